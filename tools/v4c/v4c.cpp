@@ -1,1 +1,156 @@
-// placeholder
+// v4c: the compiler driver. Reads top to bottom like the pipeline it drives:
+//   gen     -> a synthetic V4 checkpoint (config.json + sharded safetensors)
+//   import  -> checkpoint directory to graph-dialect IR (text or bytecode)
+//   compile -> target code (not implemented yet: the CPU and NPU targets are later issues)
+#include "frontend/import/GraphBuilder.h"
+#include "frontend/synthetic/SyntheticCheckpoint.h"
+#include "ir/InitAllDialects.h"
+
+#include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+namespace cl = llvm::cl;
+using namespace v4c;
+
+namespace {
+
+cl::SubCommand genCmd("gen", "Write a random DeepSeek-V4 checkpoint in the Hugging Face layout");
+cl::opt<std::string> genPreset("preset", cl::desc("Model size: tiny (tests) or small (benchmarks)"),
+                               cl::init("tiny"), cl::sub(genCmd));
+cl::opt<uint64_t> genSeed("seed", cl::desc("Random seed (same seed, same bytes)"), cl::init(0),
+                          cl::sub(genCmd));
+cl::opt<bool> genBf16("bf16", cl::desc("Unquantized BF16 weights instead of FP8/FP4"),
+                      cl::sub(genCmd));
+cl::opt<std::string> genOut("o", cl::desc("Output checkpoint directory"), cl::value_desc("DIR"),
+                            cl::Required, cl::sub(genCmd));
+
+cl::SubCommand importCmd("import", "Import a V4 checkpoint directory into graph-dialect IR");
+cl::opt<std::string> importDir(cl::Positional, cl::desc("<checkpoint dir>"), cl::Required,
+                               cl::sub(importCmd));
+cl::opt<std::string> importOut("o", cl::desc("Output IR file ('-' for stdout)"),
+                               cl::value_desc("FILE"), cl::init("-"), cl::sub(importCmd));
+cl::opt<bool> importBytecode("emit-bytecode", cl::desc("Write MLIR bytecode instead of text"),
+                             cl::sub(importCmd));
+
+cl::SubCommand compileCmd("compile", "Compile a checkpoint or IR file for a target");
+cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir | model.mlir>"),
+                                  cl::sub(compileCmd));
+cl::opt<std::string> compileTarget("target", cl::desc("cpu | npu"), cl::sub(compileCmd));
+cl::opt<std::string> compileOut("o", cl::desc("Output artifact"), cl::sub(compileCmd));
+
+/// Prints "v4c: <stage> ... (12 ms)" progress lines on stderr.
+class Progress {
+public:
+  void stage(llvm::StringRef what) {
+    finish();
+    llvm::errs() << "v4c: " << what << " ...";
+    start = std::chrono::steady_clock::now();
+    open = true;
+  }
+  void finish(llvm::StringRef detail = {}) {
+    if (!open)
+      return;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start).count();
+    llvm::errs() << " " << (detail.empty() ? "" : detail.str() + " ") << "(" << ms << " ms)\n";
+    open = false;
+  }
+
+private:
+  std::chrono::steady_clock::time_point start;
+  bool open = false;
+};
+
+int fail(llvm::Error error) {
+  llvm::errs() << "\n";
+  llvm::WithColor::error(llvm::errs(), "v4c") << llvm::toString(std::move(error)) << "\n";
+  return 1;
+}
+
+int runGen() {
+  SyntheticOptions options;
+  options.preset = genPreset;
+  options.seed = genSeed;
+  options.bf16 = genBf16;
+  llvm::errs() << "v4c: generating a '" << genPreset << "' checkpoint (seed " << genSeed
+               << (genBf16 ? ", bf16" : ", fp8/fp4") << ") in " << genOut << "\n";
+  if (llvm::Error e = writeSyntheticCheckpoint(options, genOut, llvm::errs()))
+    return fail(std::move(e));
+  return 0;
+}
+
+int runImport() {
+  Progress progress;
+  progress.stage("reading " + importDir);
+  auto checkpoint = Checkpoint::open(importDir);
+  if (!checkpoint)
+    return fail(checkpoint.takeError());
+  const ModelConfig &config = (*checkpoint)->config();
+  size_t tensors = (*checkpoint)->tensors().size();
+  progress.finish((*checkpoint)->hasWeights()
+                      ? std::to_string(tensors) + " tensors in " +
+                            std::to_string((*checkpoint)->files().size()) + " file(s)"
+                      : "config.json only: weightless import, parameter types from the config");
+
+  progress.stage("building the graph (" + std::to_string(config.numHiddenLayers) + " layers + " +
+                 std::to_string(config.numNextnPredictLayers) + " MTP)");
+  mlir::DialectRegistry registry;
+  registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  auto module = buildV4Graph(context, config, checkpoint->get());
+  if (!module)
+    return fail(module.takeError());
+  size_t ops = 0;
+  (*module)->walk([&](mlir::Operation *) { ++ops; });
+  progress.finish(std::to_string(ops) + " ops, verified");
+
+  progress.stage("writing " + importOut);
+  llvm::Error written = llvm::writeToOutput(importOut, [&](llvm::raw_ostream &os) -> llvm::Error {
+    if (!importBytecode) {
+      (*module)->print(os);
+      os << "\n";
+      return llvm::Error::success();
+    }
+    if (mlir::failed(mlir::writeBytecodeToFile(module->get(), os)))
+      return llvm::createStringError("cannot encode the module as bytecode");
+    return llvm::Error::success();
+  });
+  if (written)
+    return fail(std::move(written));
+  progress.finish();
+  return 0;
+}
+
+int runCompile() {
+  return fail(llvm::createStringError(
+      "'v4c compile' is not implemented yet: the CPU and NPU targets are still to be built. "
+      "Use 'v4c import' to produce graph IR and 'v4c-opt' to work on it."));
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
+      "  v4c gen --preset tiny|small [--seed N] [--bf16] -o DIR\n"
+      "  v4c import DIR -o model.mlir [--emit-bytecode]\n"
+      "  v4c compile DIR|model.mlir --target cpu|npu -o OUT   (not implemented yet)\n\n"
+      "'v4c <command> --help' explains each command.\n");
+  if (genCmd)
+    return runGen();
+  if (importCmd)
+    return runImport();
+  if (compileCmd)
+    return runCompile();
+  llvm::errs() << "v4c: no command given; see 'v4c --help'\n";
+  return 1;
+}

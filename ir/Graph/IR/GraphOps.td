@@ -86,7 +86,7 @@ def Graph_RmsNormOp : Graph_Op<"rms_norm", [Pure]> {
   let arguments = (ins GF32Tensor:$input, Optional<RankedTensorOf<[BF16, F32]>>:$weight,
                        F64Attr:$eps);
   let results = (outs GF32Tensor:$result);
-  let assemblyFormat = "$input (`,` $weight^ `:` type($weight))? attr-dict `:` type($input) `->` type($result)";
+  let assemblyFormat = "$input (`,` $weight^)? attr-dict `:` type($input) (`,` type($weight)^)? `->` type($result)";
   let hasVerifier = 1;
 }
 
@@ -297,9 +297,9 @@ def Graph_SparseAttentionOp : Graph_Op<"sparse_attention", [
                        I64Attr:$window, I64Attr:$ratio, F64Attr:$scale);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = [{
-    $window_state `(` $queries `,` $kv `,` $positions `,` $sink
-    (`,` `compressed` $compressed^ `:` type($compressed))?
-    (`,` `indices` $indices^ `:` type($indices))? `)` attr-dict `:`
+    $window_state `(` $queries `,` $kv `,` $positions `,` $sink `)`
+    (`compressed` `(` $compressed^ `:` type($compressed) `)`)?
+    (`indices` `(` $indices^ `:` type($indices) `)`)? attr-dict `:`
     type($queries) `,` type($kv) `,` type($positions) `,` type($sink) `->` type($result)
   }];
   let hasVerifier = 1;
@@ -321,8 +321,8 @@ def Graph_MoeGateOp : Graph_Op<"moe_gate", [Pure, AttrSizedOperandSegments]> {
                        Optional<GIntTensor>:$tokens, I64Attr:$topk, F64Attr:$route_scale);
   let results = (outs GF32Tensor:$weights, RankedTensorOf<[I32]>:$experts);
   let assemblyFormat = [{
-    $input `,` $gate (`,` `bias` $bias^ `:` type($bias))?
-    (`,` `hash` $tid2eid^ `[` $tokens `]` `:` type($tid2eid) `,` type($tokens))? attr-dict `:`
+    $input `,` $gate (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`hash` `(` $tid2eid^ `[` $tokens `]` `:` type($tid2eid) `,` type($tokens) `)`)? attr-dict `:`
     type($input) `,` type($gate) `->` type($weights) `,` type($experts)
   }];
   let hasVerifier = 1;
