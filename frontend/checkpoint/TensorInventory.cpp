@@ -176,3 +176,75 @@ std::vector<TensorSpec> expectedTensors(const ModelConfig &config) {
 }
 
 } // namespace v4c
+
+#include "frontend/checkpoint/Safetensors.h"
+
+#include <cmath>
+#include <cstring>
+#include <unordered_set>
+
+namespace v4c {
+
+namespace {
+std::string shapeString(llvm::ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+/// The first non-finite value of a scale tensor, or -1.
+int64_t firstBadScale(const TensorInfo &info, llvm::ArrayRef<uint8_t> bytes) {
+  if (info.dtype == DType::F8_E8M0) {
+    for (size_t i = 0; i < bytes.size(); ++i)
+      if (bytes[i] == 0xFF) // the only E8M0 NaN code
+        return i;
+  } else if (info.dtype == DType::F32) {
+    for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
+      float v;
+      std::memcpy(&v, bytes.data() + i, 4);
+      if (!std::isfinite(v))
+        return i / 4;
+    }
+  }
+  return -1;
+}
+} // namespace
+
+llvm::Expected<size_t> validateCheckpointTensors(const Checkpoint &checkpoint,
+                                                 llvm::ArrayRef<TensorSpec> specs) {
+  std::unordered_set<std::string> expected;
+  for (const TensorSpec &spec : specs) {
+    expected.insert(spec.name);
+    const TensorInfo *info = checkpoint.find(spec.name);
+    if (!info)
+      return llvm::createStringError("%s: tensor '%s' is missing (the config needs it with shape "
+                                     "%s, %s)",
+                                     checkpoint.dir().str().c_str(), spec.name.c_str(),
+                                     shapeString(spec.shape).c_str(),
+                                     dtypeName(spec.dtype).str().c_str());
+    std::string file = checkpoint.files()[info->file]->path().str();
+    if (info->shape != spec.shape)
+      return llvm::createStringError("%s: tensor '%s' has shape %s, but the config needs %s",
+                                     file.c_str(), spec.name.c_str(),
+                                     shapeString(info->shape).c_str(),
+                                     shapeString(spec.shape).c_str());
+    if (!spec.accepts(info->dtype))
+      return llvm::createStringError("%s: tensor '%s' has dtype %s, expected %s", file.c_str(),
+                                     spec.name.c_str(), dtypeName(info->dtype).str().c_str(),
+                                     dtypeName(spec.dtype).str().c_str());
+    if (llvm::StringRef(spec.name).ends_with(".scale")) {
+      int64_t bad = firstBadScale(*info, checkpoint.bytes(*info));
+      if (bad >= 0)
+        return llvm::createStringError("%s: scale tensor '%s' holds NaN/Inf at element %lld; "
+                                       "rejected, since it would poison whole weight blocks",
+                                       file.c_str(), spec.name.c_str(), (long long)bad);
+    }
+  }
+  size_t unused = 0;
+  for (const TensorInfo *info : checkpoint.tensors())
+    unused += !expected.count(info->name);
+  return unused;
+}
+
+} // namespace v4c

@@ -37,3 +37,13 @@ std::vector<TensorSpec> expectedTensors(const ModelConfig &config);
 std::string layerPrefix(const ModelConfig &config, int64_t layer);
 
 } // namespace v4c
+
+namespace v4c {
+class Checkpoint;
+
+/// Checks that `checkpoint` holds every tensor of `specs` with the stored shape and an accepted
+/// dtype, and that no scale tensor holds NaN/Inf (rejected: a NaN scale poisons whole blocks).
+/// Returns the number of tensors in the checkpoint that the config does not use.
+llvm::Expected<size_t> validateCheckpointTensors(const Checkpoint &checkpoint,
+                                                 llvm::ArrayRef<TensorSpec> specs);
+} // namespace v4c

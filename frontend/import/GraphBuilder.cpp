@@ -66,7 +66,6 @@ public:
     }
     loc = FileLineColLoc::get(ctx, checkpoint ? checkpoint->dir() : "<config>", 0, 0);
     module = ModuleOp::create(loc);
-    declarations = OpBuilder::atBlockBegin(module->getBody());
     b.setInsertionPointToEnd(module->getBody());
 
     // The module carries its config so that later stages (compile from a .mlir) need nothing
@@ -113,15 +112,24 @@ private:
     return RankedTensorType::get(spec.logicalShape(), elementType(ctx, dtype, spec.encoding));
   }
 
+  /// Module-level declarations go before the functions, in the order they are first used.
+  OpBuilder declarationBuilder() {
+    OpBuilder d(ctx);
+    if (lastDeclaration)
+      d.setInsertionPointAfter(lastDeclaration);
+    else
+      d.setInsertionPointToStart(module->getBody());
+    return d;
+  }
+
   /// Declares (once) and reads a parameter.
   Value param(llvm::StringRef symbol, RankedTensorType type, llvm::StringRef source = {},
               llvm::StringRef storedDType = {}) {
     if (!declared.count(symbol)) {
-      auto op = declarations.create<graph::ParamOp>(loc, symbol, type,
-                                                    source.empty() ? StringAttr() : b.getStringAttr(source),
-                                                    storedDType.empty() ? StringAttr()
-                                                                        : b.getStringAttr(storedDType));
-      declarations.setInsertionPointAfter(op);
+      OpBuilder d = declarationBuilder();
+      lastDeclaration = d.create<graph::ParamOp>(
+          loc, symbol, type, source.empty() ? StringAttr() : b.getStringAttr(source),
+          storedDType.empty() ? StringAttr() : b.getStringAttr(storedDType));
       declared.insert(symbol);
     }
     return b.create<graph::WeightOp>(loc, type, FlatSymbolRefAttr::get(ctx, symbol));
@@ -150,9 +158,8 @@ private:
 
   FlatSymbolRefAttr state(const std::string &name, graph::StateKind kind,
                           ArrayRef<int64_t> shape) {
-    auto op = declarations.create<graph::StateOp>(
+    lastDeclaration = declarationBuilder().create<graph::StateOp>(
         loc, name, kind, RankedTensorType::get(shape, f32()));
-    declarations.setInsertionPointAfter(op);
     return FlatSymbolRefAttr::get(ctx, name);
   }
 
@@ -416,7 +423,7 @@ private:
 
   MLIRContext *ctx;
   OpBuilder b;
-  OpBuilder declarations{ctx};
+  Operation *lastDeclaration = nullptr;
   Location loc = UnknownLoc::get(ctx);
   const ModelConfig &cfg;
   const Checkpoint *checkpoint;

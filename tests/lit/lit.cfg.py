@@ -1,5 +1,6 @@
 # lit configuration for v4c: IR shape tests (FileCheck) and command-line tests of the tools.
 import os
+import sys
 import lit.formats
 from lit.llvm import llvm_config
 
@@ -15,3 +16,4 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.v4c_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 llvm_config.add_tool_substitutions(["v4c", "v4c-opt"], [config.v4c_tools_dir])
+config.substitutions.append(("%python", sys.executable))
