@@ -14,6 +14,8 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include "TestSupport.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -26,24 +28,7 @@ using namespace v4c;
 
 namespace {
 
-/// A fresh temporary directory, removed with everything in it when the test ends.
-class TempDir {
-public:
-  TempDir() {
-    std::error_code ec = llvm::sys::fs::createUniqueDirectory("v4c-synthetic-test", path_);
-    EXPECT_FALSE(ec) << ec.message();
-  }
-  ~TempDir() { llvm::sys::fs::remove_directories(path_); }
-  std::string path() const { return std::string(path_); }
-  std::string file(llvm::StringRef name) const {
-    llvm::SmallString<256> p(path_);
-    llvm::sys::path::append(p, name);
-    return std::string(p);
-  }
-
-private:
-  llvm::SmallString<256> path_;
-};
+using test::TempDir;
 
 const char *const kCheckpointFiles[] = {"config.json", "model.safetensors.index.json",
                                         "model-00001-of-00002.safetensors",
