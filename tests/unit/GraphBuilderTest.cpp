@@ -73,6 +73,22 @@ void expectParamsCoverInventory(mlir::ModuleOp module, const ModelConfig &cfg) {
     EXPECT_TRUE(covered.count(spec.name)) << spec.name << " is not referenced by the graph";
 }
 
+/// Writes the tiny preset into `dir` and opens it; null (with a test failure) on error.
+std::unique_ptr<Checkpoint> generateTiny(const test::TempDir &dir, uint64_t seed) {
+  std::string log;
+  llvm::raw_string_ostream logStream(log);
+  if (llvm::Error e = writeSyntheticCheckpoint({"tiny", seed, false}, dir.path(), logStream)) {
+    ADD_FAILURE() << llvm::toString(std::move(e));
+    return nullptr;
+  }
+  auto checkpoint = Checkpoint::open(dir.path());
+  if (!checkpoint) {
+    ADD_FAILURE() << llvm::toString(checkpoint.takeError());
+    return nullptr;
+  }
+  return std::move(*checkpoint);
+}
+
 TEST_F(GraphBuilderTest, FlashAndProBuildWeightlessAndCoverEveryTensor) {
   for (const char *name : {"deepseek-v4-flash.json", "deepseek-v4-pro.json", "tiny.json"}) {
     SCOPED_TRACE(name);
@@ -126,15 +142,12 @@ TEST_F(GraphBuilderTest, FlashParamTypesFollowTheRelease) {
 
 TEST_F(GraphBuilderTest, ImportsGeneratedCheckpointAndRoundTrips) {
   test::TempDir dir("v4c-import-test");
-  std::string log;
-  llvm::raw_string_ostream logStream(log);
-  ASSERT_FALSE(bool(writeSyntheticCheckpoint({"tiny", 7, false}, dir.path(), logStream)));
-  auto checkpoint = Checkpoint::open(dir.path());
-  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
-  auto module = build((*checkpoint)->config(), checkpoint->get());
+  auto checkpoint = generateTiny(dir, 7);
+  ASSERT_TRUE(checkpoint);
+  auto module = build(checkpoint->config(), checkpoint.get());
   ASSERT_TRUE(module);
   EXPECT_TRUE((*module)->hasAttr("v4c.checkpoint"));
-  expectParamsCoverInventory(*module, (*checkpoint)->config());
+  expectParamsCoverInventory(*module, checkpoint->config());
 
   std::string printed = text(*module);
   auto reparsed = mlir::parseSourceString<mlir::ModuleOp>(printed, &context);
@@ -151,14 +164,11 @@ TEST_F(GraphBuilderTest, ImportsGeneratedCheckpointAndRoundTrips) {
 
 TEST_F(GraphBuilderTest, WrongShapeInCheckpointIsRejectedByName) {
   test::TempDir dir("v4c-import-test");
-  std::string log;
-  llvm::raw_string_ostream logStream(log);
-  ASSERT_FALSE(bool(writeSyntheticCheckpoint({"tiny", 1, false}, dir.path(), logStream)));
-  auto checkpoint = Checkpoint::open(dir.path());
-  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
-  ModelConfig other = (*checkpoint)->config();
+  auto checkpoint = generateTiny(dir, 1);
+  ASSERT_TRUE(checkpoint);
+  ModelConfig other = checkpoint->config();
   other.qLoraRank = 256; // the file's wq_a is [128, 256]
-  auto module = buildV4Graph(context, other, checkpoint->get());
+  auto module = buildV4Graph(context, other, checkpoint.get());
   ASSERT_FALSE(bool(module));
   std::string message = llvm::toString(module.takeError());
   EXPECT_NE(message.find("'layers.0.attn.wq_a.weight' has shape [128, 256], but the config "
