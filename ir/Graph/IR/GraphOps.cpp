@@ -25,9 +25,9 @@ bool dimsMatch(int64_t a, int64_t b) {
   return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
 }
 
-/// `value` must have the given shape; kAny entries (and dynamic dims) match anything.
-LogicalResult checkShape(Operation *op, StringRef what, Value value, ArrayRef<int64_t> expected) {
-  auto type = cast<RankedTensorType>(value.getType());
+/// `type` must have the given shape; kAny entries (and dynamic dims) match anything.
+LogicalResult checkShape(Operation *op, StringRef what, Type shaped, ArrayRef<int64_t> expected) {
+  auto type = cast<RankedTensorType>(shaped);
   bool ok = type.getRank() == static_cast<int64_t>(expected.size()) &&
             llvm::all_of(llvm::zip(type.getShape(), expected),
                          [](auto p) { return dimsMatch(std::get<0>(p), std::get<1>(p)); });
@@ -35,6 +35,10 @@ LogicalResult checkShape(Operation *op, StringRef what, Value value, ArrayRef<in
     return success();
   return op->emitOpError() << what << " must have shape " << shapeString(expected) << ", got "
                            << type;
+}
+
+LogicalResult checkShape(Operation *op, StringRef what, Value value, ArrayRef<int64_t> expected) {
+  return checkShape(op, what, value.getType(), expected);
 }
 
 LogicalResult checkRank(Operation *op, StringRef what, Value value, int64_t rank) {
@@ -49,6 +53,19 @@ int64_t dim(Value value, int64_t i) {
 
 int64_t ceilDiv(int64_t a, int64_t b) {
   return ShapedType::isDynamic(a) ? kAny : (a + b - 1) / b;
+}
+
+/// Products and quotients of sizes, unknown when either side is.
+int64_t mul(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) ? kAny : a * b;
+}
+int64_t div(int64_t a, int64_t b) { return ShapedType::isDynamic(a) ? kAny : a / b; }
+
+/// Ops that work along the last dim need one.
+LogicalResult checkHasLastDim(Operation *op, Value value) {
+  if (cast<RankedTensorType>(value.getType()).getRank() >= 1)
+    return success();
+  return op->emitOpError() << "input must have rank >= 1, got " << value.getType();
 }
 
 /// The scale contract of block-scaled weights [..., N, K] (MODEL.md §3.2, §6.6): `batch`
@@ -126,6 +143,30 @@ LogicalResult ParamOp::verify() {
   return success();
 }
 
+LogicalResult StateOp::verify() {
+  auto type = cast<RankedTensorType>(getType());
+  // window [W, D] and compressor_pending [2, rows, width] are fixed; compressed_kv [?, D]
+  // grows with the context.
+  switch (getKind()) {
+  case StateKind::window:
+    if (type.getRank() == 2 && type.hasStaticShape())
+      return success();
+    break;
+  case StateKind::compressed_kv:
+    if (type.getRank() == 2 && !ShapedType::isDynamic(type.getDimSize(1)))
+      return success();
+    break;
+  case StateKind::compressor_pending:
+    if (type.getRank() == 3 && type.hasStaticShape() && type.getDimSize(0) == 2)
+      return success();
+    break;
+  }
+  return emitOpError() << "'" << stringifyStateKind(getKind())
+                       << "' state needs window: tensor<WxD>, compressed_kv: tensor<?xD>, "
+                          "compressor_pending: tensor<2xRxC>; got "
+                       << type;
+}
+
 LogicalResult WeightOp::verifySymbolUses(SymbolTableCollection &symbols) {
   auto param = lookupDecl<ParamOp>(*this, symbols, getParamAttr(), "graph.param");
   if (failed(param))
@@ -154,6 +195,8 @@ LogicalResult EmbeddingOp::verify() {
 }
 
 LogicalResult RmsNormOp::verify() {
+  if (failed(checkHasLastDim(*this, getInput())))
+    return failure();
   if (getInput().getType() != getResult().getType())
     return emitOpError() << "result type must equal the input type";
   if (!(getEps().convertToDouble() > 0))
@@ -166,8 +209,10 @@ LogicalResult RmsNormOp::verify() {
 LogicalResult RopeOp::verify() {
   if (getInput().getType() != getResult().getType())
     return emitOpError() << "result type must equal the input type";
-  if (shapeOf(getInput()).empty())
-    return emitOpError() << "input must have rank >= 1";
+  // [tokens, ..., channels]: rows share a position, so a token dim and a channel dim.
+  if (shapeOf(getInput()).size() < 2)
+    return emitOpError() << "input must have rank >= 2 ([tokens, ..., channels]), got "
+                         << getInput().getType();
   int64_t last = dim(getInput(), -1);
   if (!ShapedType::isDynamic(last) && getRope().getDim() > last)
     return emitOpError() << "rope dim " << getRope().getDim() << " exceeds the last dim " << last;
@@ -185,8 +230,7 @@ LogicalResult checkHcParams(Operation *op, Value streams, Value fn, Value base, 
   if (failed(checkRank(op, "streams", streams, 3)))
     return failure();
   int64_t n = dim(streams, 1), d = dim(streams, 2);
-  int64_t nd = ShapedType::isDynamic(n) || ShapedType::isDynamic(d) ? kAny : n * d;
-  if (failed(checkShape(op, "fn", fn, {mixes, nd})) ||
+  if (failed(checkShape(op, "fn", fn, {mixes, mul(n, d)})) ||
       failed(checkShape(op, "base", base, {mixes})) ||
       failed(checkShape(op, "scale", scale, {scales})))
     return failure();
@@ -194,6 +238,12 @@ LogicalResult checkHcParams(Operation *op, Value streams, Value fn, Value base, 
 }
 
 int64_t mixCount(int64_t n) { return ShapedType::isDynamic(n) ? kAny : (2 + n) * n; }
+
+LogicalResult checkEpsilons(Operation *op, APFloat hcEps, APFloat normEps) {
+  if (!(normEps.convertToDouble() > 0) || hcEps.convertToDouble() < 0)
+    return op->emitOpError() << "norm_eps must be positive and hc_eps non-negative";
+  return success();
+}
 } // namespace
 
 LogicalResult HcExpandOp::verify() {
@@ -212,6 +262,8 @@ LogicalResult HcPreOp::verify() {
     return failure();
   if (getSinkhornIters() < 1)
     return emitOpError() << "sinkhorn_iters must be >= 1";
+  if (failed(checkEpsilons(*this, getHcEps(), getNormEps())))
+    return failure();
   if (failed(checkShape(*this, "y", getY(), {t, d})) ||
       failed(checkShape(*this, "post", getPost(), {t, n})) ||
       failed(checkShape(*this, "comb", getComb(), {t, n, n})))
@@ -235,7 +287,8 @@ LogicalResult HcHeadOp::verify() {
   if (failed(checkRank(*this, "streams", getStreams(), 3)))
     return failure();
   int64_t n = dim(getStreams(), 1);
-  if (failed(checkHcParams(*this, getStreams(), getFn(), getBase(), getScale(), n, 1)))
+  if (failed(checkHcParams(*this, getStreams(), getFn(), getBase(), getScale(), n, 1)) ||
+      failed(checkEpsilons(*this, getHcEps(), getNormEps())))
     return failure();
   return checkShape(*this, "result", getResult(), {dim(getStreams(), 0), dim(getStreams(), 2)});
 }
@@ -265,15 +318,17 @@ LogicalResult GroupedLinearOp::verify() {
       failed(checkWeightScale(*this, "grouped_linear", getWeight(), getScale(), getBlock())))
     return failure();
   int64_t g = getGroups(), rows = dim(getWeight(), 0), k = dim(getWeight(), 1);
-  if (g < 1 || rows % g != 0)
+  if (g < 1 || (!ShapedType::isDynamic(rows) && rows % g != 0))
     return emitOpError() << "weight rows " << rows << " must split into " << g << " groups";
-  if (!dimsMatch(dim(getInput(), 1), g * k))
+  if (!dimsMatch(dim(getInput(), 1), mul(g, k)))
     return emitOpError() << "input width " << dim(getInput(), 1) << " must be groups x " << k
                          << " = " << g * k;
   return checkShape(*this, "result", getResult(), {dim(getInput(), 0), rows});
 }
 
 LogicalResult QatOp::verify() {
+  if (failed(checkHasLastDim(*this, getInput())))
+    return failure();
   if (getInput().getType() != getResult().getType())
     return emitOpError() << "result type must equal the input type";
   Type format = getFormat();
@@ -289,6 +344,8 @@ LogicalResult QatOp::verify() {
 }
 
 LogicalResult HadamardOp::verify() {
+  if (failed(checkHasLastDim(*this, getInput())))
+    return failure();
   if (getInput().getType() != getResult().getType())
     return emitOpError() << "result type must equal the input type";
   int64_t last = dim(getInput(), -1);
@@ -317,13 +374,13 @@ LogicalResult CompressorOp::verify() {
   int64_t ratio = getRatio(), copies = getOverlap() ? 2 : 1;
   if (ratio < 2)
     return emitOpError() << "ratio must be >= 2, got " << ratio;
-  if (width % copies != 0)
+  if (!ShapedType::isDynamic(width) && width % copies != 0)
     return emitOpError() << "overlapping compressor needs an even wkv width, got " << width;
   if (failed(checkShape(*this, "positions", getPositions(), {t})) ||
       failed(checkShape(*this, "wkv", getWkv(), {width, d})) ||
       failed(checkShape(*this, "wgate", getWgate(), {width, d})) ||
       failed(checkShape(*this, "ape", getApe(), {ratio, width})) ||
-      failed(checkShape(*this, "entries", getEntries(), {kAny, width / copies})) ||
+      failed(checkShape(*this, "entries", getEntries(), {kAny, div(width, copies)})) ||
       failed(checkShape(*this, "entry_positions", getEntryPositions(), {dim(getEntries(), 0)})))
     return failure();
   return success();
@@ -335,10 +392,9 @@ LogicalResult CompressorOp::verifySymbolUses(SymbolTableCollection &symbols) {
     return failure();
   // Pending rows: kv and score of up to (1 + overlap) blocks, each `width` wide.
   int64_t width = dim(getWkv(), 0), rows = (getOverlap() ? 2 : 1) * getRatio();
-  auto type = cast<RankedTensorType>(state->getType());
-  if (type.getShape() != ArrayRef<int64_t>{2, rows, width})
-    return emitOpError() << "pending state " << getPendingAttr() << " must be tensor<2x" << rows
-                         << "x" << width << "xf32>, got " << type;
+  if (failed(checkShape(*this, ("pending state @" + getPending()).str(), state->getType(),
+                        {2, rows, width})))
+    return failure();
   return success();
 }
 
@@ -363,8 +419,8 @@ LogicalResult IndexTopkOp::verify() {
   if (failed(checkRank(*this, "queries", getQueries(), 3)))
     return failure();
   int64_t t = dim(getQueries(), 0), heads = dim(getQueries(), 1), width = dim(getQueries(), 2);
-  if (getTopk() < 1 || getRatio() < 1)
-    return emitOpError() << "topk and ratio must be positive";
+  if (getTopk() < 1 || getRatio() < 1 || !(getScale().convertToDouble() > 0))
+    return emitOpError() << "topk, ratio and scale must be positive";
   if (failed(checkShape(*this, "weights", getWeights(), {t, heads})) ||
       failed(checkShape(*this, "keys", getKeys(), {kAny, width})) ||
       failed(checkShape(*this, "positions", getPositions(), {t})) ||
@@ -402,11 +458,8 @@ LogicalResult SparseAttentionOp::verifySymbolUses(SymbolTableCollection &symbols
   auto state = lookupState(*this, symbols, getWindowStateAttr(), StateKind::window);
   if (failed(state))
     return failure();
-  auto type = cast<RankedTensorType>(state->getType());
-  if (type.getShape() != ArrayRef<int64_t>{getWindow(), dim(getKv(), 1)})
-    return emitOpError() << "window state " << getWindowStateAttr() << " must be tensor<"
-                         << getWindow() << "x" << dim(getKv(), 1) << "xf32>, got " << type;
-  return success();
+  return checkShape(*this, ("window state @" + getWindowState()).str(), state->getType(),
+                    {getWindow(), dim(getQueries(), 2)});
 }
 
 //===----------------------------------------------------------------------===//
@@ -420,8 +473,10 @@ LogicalResult MoeGateOp::verify() {
   int64_t t = dim(getInput(), 0), experts = dim(getGate(), 0), k = getTopk();
   if (failed(checkShape(*this, "gate", getGate(), {experts, dim(getInput(), 1)})))
     return failure();
-  if (k < 1 || (!ShapedType::isDynamic(experts) && k > experts))
-    return emitOpError() << "topk " << k << " must be in [1, " << experts << "]";
+  if (k < 1)
+    return emitOpError() << "topk must be >= 1, got " << k;
+  if (!ShapedType::isDynamic(experts) && k > experts)
+    return emitOpError() << "topk " << k << " exceeds the " << experts << " experts";
   bool hash = static_cast<bool>(getTid2eid());
   if (hash != static_cast<bool>(getTokens()))
     return emitOpError() << "hash routing needs both tid2eid and tokens";
@@ -457,6 +512,9 @@ LogicalResult MoeExpertsOp::verify() {
     return failure();
   if (getSwigluLimit().convertToDouble() < 0)
     return emitOpError() << "swiglu_limit must be >= 0";
+  auto elem = [](Value v) { return cast<RankedTensorType>(v.getType()).getElementType(); };
+  if (elem(getW1()) != elem(getW3()) || elem(getW1()) != elem(getW2()))
+    return emitOpError() << "w1, w3 and w2 must share one element type";
   return success();
 }
 

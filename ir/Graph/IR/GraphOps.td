@@ -50,6 +50,7 @@ def Graph_StateOp : Graph_Op<"state", [Symbol, HasParent<"::mlir::ModuleOp">]> {
   let arguments = (ins SymbolNameAttr:$sym_name, Graph_StateKind:$kind,
                        TypeAttrOf<GF32Tensor>:$type);
   let assemblyFormat = "$sym_name $kind `:` $type attr-dict";
+  let hasVerifier = 1;
 }
 
 def Graph_WeightOp : Graph_Op<"weight", [Pure,
