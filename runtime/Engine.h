@@ -1,0 +1,29 @@
+// What v4c-run drives: something that turns token ids into logits, one call at a time, keeping
+// its KV state between calls (the reference interpreter now; compiled artifacts later).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace v4c {
+
+/// DeepSeek's quantization steps on (faithful) or off (dequant); MODEL.md §6.7.
+enum class PrecisionMode { Faithful, Dequant };
+
+class Engine {
+public:
+  virtual ~Engine() = default;
+
+  virtual int64_t vocabSize() const = 0;
+  /// Positions processed so far; the next call starts here.
+  virtual int64_t position() const = 0;
+  /// Forgets all state: the next call starts at position 0.
+  virtual void reset() = 0;
+  /// Processes `tokens` at positions position()..position()+T-1 (prefill: T tokens at once;
+  /// decode: T = 1) and returns logits for every one of them, row-major [T, vocab].
+  /// On failure returns an empty vector and sets `error`.
+  virtual std::vector<float> forward(const std::vector<int32_t> &tokens, std::string &error) = 0;
+};
+
+} // namespace v4c

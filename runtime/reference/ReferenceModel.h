@@ -1,0 +1,21 @@
+// The numerical ground truth: a direct C++ transcription of the DeepSeek-V4 forward pass
+// (MODEL.md §6.4-§6.7) in plain fp32 loops, reading weights through the checkpoint reader.
+// Independent of the graph IR: every compiled path is judged against it.
+#pragma once
+
+#include "runtime/Engine.h"
+
+#include "frontend/checkpoint/Safetensors.h"
+
+#include "llvm/Support/Error.h"
+
+#include <memory>
+
+namespace v4c::reference {
+
+/// Loads the model behind `checkpoint` (which must outlive the engine). Weights are decoded
+/// lazily, tensor by tensor, on first use.
+llvm::Expected<std::unique_ptr<Engine>> createReferenceEngine(const Checkpoint &checkpoint,
+                                                              PrecisionMode mode);
+
+} // namespace v4c::reference
