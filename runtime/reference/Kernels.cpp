@@ -3,6 +3,7 @@
 #include "frontend/checkpoint/LowPrecision.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 namespace v4c::reference {
@@ -154,6 +155,89 @@ void matmul(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, 
       y[t * n + o] = acc;
     }
   }
+}
+
+void blockScaledLinear(const float *x, int64_t rows, int64_t k, const float *w, int64_t n,
+                       float *y) {
+  std::vector<float> quantized(x, x + rows * k);
+  for (int64_t r = 0; r < rows; ++r)
+    fp8RoundTrip(&quantized[r * k], k, 128);
+  matmul(quantized.data(), rows, k, w, n, y);
+}
+
+Routing route(const float *scores, int64_t experts, const float *bias, const int64_t *hashIds,
+              int64_t k, double routeScale) {
+  Routing r;
+  if (hashIds) {
+    r.experts.assign(hashIds, hashIds + k);
+  } else {
+    std::vector<float> biased(scores, scores + experts);
+    for (int64_t e = 0; bias && e < experts; ++e)
+      biased[e] += bias[e];
+    r.experts = topk(biased.data(), experts, k);
+  }
+  float total = 0;
+  for (int32_t e : r.experts)
+    total += scores[e];
+  for (int32_t e : r.experts)
+    r.weights.push_back(scores[e] / total * float(routeScale));
+  return r;
+}
+
+void poolCompressedEntry(const float *kv, const float *score, int64_t ratio, const float *prevKv,
+                         const float *prevScore, int64_t prevRows, int64_t width,
+                         int64_t headDim, bool overlap, float *entry) {
+  std::vector<std::pair<float, float>> candidates; // (score, kv)
+  for (int64_t c = 0; c < headDim; ++c) {
+    candidates.clear();
+    for (int64_t j = 0; overlap && j < prevRows; ++j)
+      candidates.push_back({prevScore[j * width + c], prevKv[j * width + c]});
+    int64_t own = overlap ? headDim + c : c;
+    for (int64_t j = 0; j < ratio; ++j)
+      candidates.push_back({score[j * width + own], kv[j * width + own]});
+    float max = -std::numeric_limits<float>::infinity(), sum = 0, acc = 0;
+    for (auto &[s, v] : candidates)
+      max = std::max(max, s);
+    for (auto &[s, v] : candidates) {
+      float e = std::exp(s - max);
+      sum += e;
+      acc += e * v;
+    }
+    entry[c] = acc / sum;
+  }
+}
+
+std::vector<float> indexScores(const float *q, const float *weights, int64_t heads, int64_t dim,
+                               const float *keys, int64_t n, float scale) {
+  std::vector<float> score(n, 0.0f);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < heads; ++j) {
+      float dot = 0;
+      for (int64_t c = 0; c < dim; ++c)
+        dot += q[j * dim + c] * keys[i * dim + c];
+      score[i] += weights[j] * scale * std::max(dot, 0.0f);
+    }
+  return score;
+}
+
+void attendWithSink(const float *q, const std::vector<const float *> &candidates, float sink,
+                    float scale, int64_t dim, float *out) {
+  std::vector<float> p(candidates.size());
+  float max = sink;
+  for (size_t s = 0; s < candidates.size(); ++s) {
+    float dot = 0;
+    for (int64_t c = 0; c < dim; ++c)
+      dot += q[c] * candidates[s][c];
+    p[s] = dot * scale;
+    max = std::max(max, p[s]);
+  }
+  float denominator = std::exp(sink - max); // the sink: a logit whose value is zero
+  for (float &l : p)
+    denominator += (l = std::exp(l - max));
+  std::fill_n(out, dim, 0.0f);
+  for (size_t s = 0; s < candidates.size(); ++s)
+    for (int64_t c = 0; c < dim; ++c)
+      out[c] += p[s] / denominator * candidates[s][c];
 }
 
 float sqrtSoftplus(float x) {

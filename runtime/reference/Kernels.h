@@ -40,6 +40,41 @@ std::vector<int32_t> topk(const float *values, int64_t n, int64_t k);
 /// 128-wide K block, blocks added in fp32 (DeepSeek's promotion, MODEL.md §3.4).
 void matmul(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, float *y);
 
+/// DeepSeek's FP8 linear (MODEL.md §3.4, §6.6): each activation row quantized to e4m3 per 128
+/// channels with ue8m0 scales, then multiplied by the dequantized weight. Scales are powers of
+/// two, so this equals Σ_kb (Σ q_a·q_w)·s_a·s_w up to fp32 summation order.
+void blockScaledLinear(const float *x, int64_t rows, int64_t k, const float *w, int64_t n,
+                       float *y);
+
+/// MoE routing of one token (MODEL.md §6.4): experts by the top-k of score + bias (lower index
+/// first on ties), or `hashIds` when given; weights are the chosen unbiased scores normalized to
+/// sum 1, times `routeScale`.
+struct Routing {
+  std::vector<int32_t> experts;
+  std::vector<float> weights;
+};
+Routing route(const float *scores, int64_t experts, const float *bias, const int64_t *hashIds,
+              int64_t k, double routeScale);
+
+/// One compressed entry [headDim] from a complete block (MODEL.md §6.4 "Compressor"): per
+/// channel c, Σ softmax(score) · kv over the candidate rows. Rows are `width` wide. Without
+/// overlap the candidates are the block's `ratio` rows on channel c; with overlap (width =
+/// 2·headDim) they are the previous block's `prevRows` rows on channel c and this block's on
+/// channel headDim + c.
+void poolCompressedEntry(const float *kv, const float *score, int64_t ratio, const float *prevKv,
+                         const float *prevScore, int64_t prevRows, int64_t width,
+                         int64_t headDim, bool overlap, float *entry);
+
+/// Lightning-indexer score of one query against `n` keys: Σ_j weights[j] · scale ·
+/// ReLU(q_j · key) over the query's `heads` heads of width `dim` (MODEL.md §6.4 "Indexer").
+std::vector<float> indexScores(const float *q, const float *weights, int64_t heads, int64_t dim,
+                               const float *keys, int64_t n, float scale);
+
+/// One head of sparse attention: softmax over q·kv_s·scale with the sink's exp(sink − max) in
+/// the denominator, output Σ p_s kv_s (key = value). `out` has `dim` values.
+void attendWithSink(const float *q, const std::vector<const float *> &candidates, float sink,
+                    float scale, int64_t dim, float *out);
+
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 /// sqrt(softplus(x)), the V4 router score; softplus computed without overflow.

@@ -32,7 +32,7 @@ struct LayerState {
   CompressorState kv, index;
 };
 
-class ReferenceModel final : public Engine {
+class ReferenceModel final : public ReferenceEngine {
 public:
   ReferenceModel(const Checkpoint &checkpoint, PrecisionMode mode)
       : cfg(checkpoint.config()), faithful(mode == PrecisionMode::Faithful),
@@ -54,13 +54,19 @@ public:
       layer.window.assign(cfg.slidingWindow * cfg.headDim, 0.0f);
   }
 
-  std::vector<float> forward(const std::vector<int32_t> &tokens, std::string &error) override {
+  bool checkTokens(const std::vector<int32_t> &tokens, std::string &error) const {
     for (int32_t token : tokens)
       if (token < 0 || token >= cfg.vocabSize) {
         error = "token id " + std::to_string(token) + " is outside the vocabulary [0, " +
                 std::to_string(cfg.vocabSize) + ")";
-        return {};
+        return false;
       }
+    return true;
+  }
+
+  std::vector<float> forward(const std::vector<int32_t> &tokens, std::string &error) override {
+    if (!checkTokens(tokens, error))
+      return {};
     int64_t T = tokens.size();
     // Embedding, copied into the n residual streams.
     Rows streams(T * cfg.hcMult * cfg.hiddenSize);
@@ -77,10 +83,21 @@ public:
     return head(streams, T, "");
   }
 
-  /// MTP module k (MODEL.md §6.4): logits of the token after `nextTokens`, from the streams of
-  /// the last forward call and the embeddings of the tokens that followed its inputs.
-  std::vector<float> mtp(int64_t k, const std::vector<int32_t> &nextTokens) {
+  /// MTP module k (MODEL.md §6.4): the main model's last streams and the next tokens'
+  /// embeddings, combined, through one more block and the module's own head.
+  std::vector<float> mtpLogits(int64_t k, const std::vector<int32_t> &nextTokens,
+                               std::string &error) override {
     int64_t T = nextTokens.size(), n = cfg.hcMult, d = cfg.hiddenSize;
+    if (k < 0 || k >= cfg.numNextnPredictLayers) {
+      error = "the model has no MTP module " + std::to_string(k);
+      return {};
+    }
+    if (!checkTokens(nextTokens, error))
+      return {};
+    if (T * n * d != int64_t(lastStreams.size())) {
+      error = "MTP needs one next token per position of the last forward call";
+      return {};
+    }
     int64_t layer = cfg.numHiddenLayers + k;
     std::string p = layerPrefix(cfg, layer);
     Rows e = embed(nextTokens);
@@ -96,6 +113,23 @@ public:
           hProj[(t * n + j) * d + c] += eProj[t * d + c];
     block(layer, hProj, nextTokens, lastStart);
     return head(hProj, T, p);
+  }
+
+  /// Hash routing indexes experts with tid2eid's values: they must name real experts.
+  llvm::Error checkHashTables() {
+    for (int64_t layer = 0; layer < std::min(cfg.numHashLayers, cfg.numHiddenLayers); ++layer) {
+      std::string name = layerPrefix(cfg, layer) + "ffn.gate.tid2eid";
+      auto table = weights.integers(name);
+      if (!table)
+        return table.takeError();
+      for (size_t i = 0; i < table->size(); ++i)
+        if ((*table)[i] < 0 || (*table)[i] >= cfg.nRoutedExperts)
+          return llvm::createStringError("tensor '%s': element %zu is expert %lld, outside [0, "
+                                         "%lld)",
+                                         name.c_str(), i, (long long)(*table)[i],
+                                         (long long)cfg.nRoutedExperts);
+    }
+    return llvm::Error::success();
   }
 
 private:
@@ -117,13 +151,13 @@ private:
   Rows linear(const Rows &x, int64_t rows, const std::string &name) {
     return matmulWith(x, rows, w(name + ".weight"), faithful);
   }
-  Rows matmulWith(Rows x, int64_t rows, const Tensor &weight, bool quantizeActivations) {
+  Rows matmulWith(const Rows &x, int64_t rows, const Tensor &weight, bool quantizeActivations) {
     int64_t k = weight.cols(), n = weight.rows();
-    if (quantizeActivations && weight.quantized)
-      for (int64_t r = 0; r < rows; ++r)
-        fp8RoundTrip(&x[r * k], k, 128);
     Rows y(rows * n);
-    matmul(x.data(), rows, k, weight.data.data(), n, y.data());
+    if (quantizeActivations && weight.quantized)
+      blockScaledLinear(x.data(), rows, k, weight.data.data(), n, y.data());
+    else
+      matmul(x.data(), rows, k, weight.data.data(), n, y.data());
     return y;
   }
 
@@ -248,27 +282,10 @@ private:
       if ((p + 1) % ratio != 0)
         continue;
 
-      // Per channel: softmax over the candidate rows' scores, weighted sum of their kv. With
-      // overlap, the previous block contributes channels [0, D) and this one [D, 2D).
       Rows entry(headDim);
-      for (int64_t c = 0; c < headDim; ++c) {
-        std::vector<std::pair<float, float>> candidates; // (score, kv)
-        int64_t prevRows = state.prevKv.size() / width;
-        for (int64_t j = 0; overlap && j < prevRows; ++j)
-          candidates.push_back({state.prevScore[j * width + c], state.prevKv[j * width + c]});
-        int64_t own = overlap ? headDim + c : c;
-        for (int64_t j = 0; j < ratio; ++j)
-          candidates.push_back({state.score[j * width + own], state.kv[j * width + own]});
-        float max = -std::numeric_limits<float>::infinity(), sum = 0, acc = 0;
-        for (auto &[score, value] : candidates)
-          max = std::max(max, score);
-        for (auto &[score, value] : candidates) {
-          float e = std::exp(score - max);
-          sum += e;
-          acc += e * value;
-        }
-        entry[c] = acc / sum;
-      }
+      poolCompressedEntry(state.kv.data(), state.score.data(), ratio, state.prevKv.data(),
+                          state.prevScore.data(), state.prevKv.size() / width, width, headDim,
+                          overlap, entry.data());
       rmsNorm(entry.data(), headDim, norm, cfg.rmsNormEps);
       applyRope(&entry[headDim - rd], ropeFor(ratio), p + 1 - ratio, false);
       if (indexer) {
@@ -313,15 +330,8 @@ private:
     std::vector<std::vector<int32_t>> picks(T);
     for (int64_t t = 0; t < T; ++t) {
       int64_t visible = visibleEntries(start + t, 4);
-      Rows score(visible, 0.0f);
-      for (int64_t i = 0; i < visible; ++i)
-        for (int64_t j = 0; j < heads; ++j) {
-          const float *qh = &q[(t * heads + j) * di], *k = &keys.entries[i * di];
-          float dot = 0;
-          for (int64_t c = 0; c < di; ++c)
-            dot += qh[c] * k[c];
-          score[i] += weight[t * heads + j] * weightScale * std::max(dot, 0.0f);
-        }
+      Rows score = indexScores(&q[t * heads * di], &weight[t * heads], heads, di,
+                               keys.entries.data(), visible, weightScale);
       picks[t] = topk(score.data(), visible, cfg.indexTopk);
     }
     return picks;
@@ -377,24 +387,9 @@ private:
         for (int64_t i = 0; i < visibleEntries(p, ratio); ++i)
           candidates.push_back(&state.kv.entries[i * hd]);
       }
-      std::vector<float> logits(candidates.size());
       for (int64_t h = 0; h < heads; ++h) {
-        const float *qh = &q[(t * heads + h) * hd];
-        float max = sink[h];
-        for (size_t s = 0; s < candidates.size(); ++s) {
-          float dot = 0;
-          for (int64_t c = 0; c < hd; ++c)
-            dot += qh[c] * candidates[s][c];
-          logits[s] = dot * scale;
-          max = std::max(max, logits[s]);
-        }
-        float denominator = std::exp(sink[h] - max); // the sink: a logit with zero value
-        for (float &l : logits)
-          denominator += (l = std::exp(l - max));
         float *oh = &o[(t * heads + h) * hd];
-        for (size_t s = 0; s < candidates.size(); ++s)
-          for (int64_t c = 0; c < hd; ++c)
-            oh[c] += logits[s] / denominator * candidates[s][c];
+        attendWithSink(&q[(t * heads + h) * hd], candidates, sink[h], scale, hd, oh);
         applyRope(oh + hd - rd, rope, p, /*inverse=*/true);
       }
     }
@@ -443,29 +438,20 @@ private:
 
     Rows y(T * d, 0.0f);
     for (int64_t t = 0; t < T; ++t) {
-      const float *s = &scores[t * experts];
-      std::vector<int32_t> chosen;
+      const int64_t *hashIds = nullptr;
       if (hash) {
         auto table = weights.integers(f + "gate.tid2eid");
         if (!table)
           llvm::report_fatal_error(llvm::Twine("reference: ") + llvm::toString(table.takeError()));
-        for (int64_t j = 0; j < k; ++j)
-          chosen.push_back(int32_t((*table)[tokens[t] * k + j]));
-      } else {
-        // The bias steers selection only; weights come from the unbiased scores.
-        const float *bias = w(f + "gate.bias").data.data();
-        Rows biased(s, s + experts);
-        for (int64_t e = 0; e < experts; ++e)
-          biased[e] += bias[e];
-        chosen = topk(biased.data(), experts, k);
+        hashIds = &(*table)[tokens[t] * k];
       }
-      float total = 0;
-      for (int32_t e : chosen)
-        total += s[e];
+      const float *bias = hash ? nullptr : w(f + "gate.bias").data.data();
+      Routing routing = route(&scores[t * experts], experts, bias, hashIds, k,
+                              cfg.routedScalingFactor);
       Rows x(&u[t * d], &u[(t + 1) * d]);
-      for (int32_t e : chosen) {
-        float routing = s[e] / total * float(cfg.routedScalingFactor);
-        Rows out = expert(f + "experts." + std::to_string(e) + ".", x, routing);
+      for (size_t j = 0; j < routing.experts.size(); ++j) {
+        Rows out = expert(f + "experts." + std::to_string(routing.experts[j]) + ".", x,
+                          routing.weights[j]);
         for (int64_t c = 0; c < d; ++c)
           y[t * d + c] += out[c];
       }
@@ -490,16 +476,20 @@ private:
 
 } // namespace
 
-llvm::Expected<std::unique_ptr<Engine>> createReferenceEngine(const Checkpoint &checkpoint,
-                                                              PrecisionMode mode) {
+llvm::Expected<std::unique_ptr<ReferenceEngine>>
+createReferenceEngine(const Checkpoint &checkpoint, PrecisionMode mode) {
   if (!checkpoint.hasWeights())
     return llvm::createStringError("%s holds no weights (only config.json): the reference "
                                    "engine needs a full checkpoint",
                                    checkpoint.dir().str().c_str());
-  auto unused = validateCheckpointTensors(checkpoint, expectedTensors(checkpoint.config()));
+  const ModelConfig &cfg = checkpoint.config();
+  auto unused = validateCheckpointTensors(checkpoint, expectedTensors(cfg));
   if (!unused)
     return unused.takeError();
-  return std::make_unique<ReferenceModel>(checkpoint, mode);
+  auto engine = std::make_unique<ReferenceModel>(checkpoint, mode);
+  if (llvm::Error e = engine->checkHashTables())
+    return std::move(e);
+  return std::move(engine);
 }
 
 } // namespace v4c::reference

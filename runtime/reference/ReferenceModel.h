@@ -13,9 +13,18 @@
 
 namespace v4c::reference {
 
-/// Loads the model behind `checkpoint` (which must outlive the engine). Weights are decoded
-/// lazily, tensor by tensor, on first use.
-llvm::Expected<std::unique_ptr<Engine>> createReferenceEngine(const Checkpoint &checkpoint,
-                                                              PrecisionMode mode);
+/// The reference as an Engine, plus what only it offers: the MTP module.
+class ReferenceEngine : public Engine {
+public:
+  /// Logits of MTP module k for the positions of the last forward() call, given the tokens
+  /// that followed them (`nextTokens[t]` = token at position t + 1), one per position.
+  virtual std::vector<float> mtpLogits(int64_t k, const std::vector<int32_t> &nextTokens,
+                                       std::string &error) = 0;
+};
+
+/// Loads the model behind `checkpoint` (which must outlive the engine) after checking every
+/// tensor against the config. Weights are decoded lazily, tensor by tensor, on first use.
+llvm::Expected<std::unique_ptr<ReferenceEngine>>
+createReferenceEngine(const Checkpoint &checkpoint, PrecisionMode mode);
 
 } // namespace v4c::reference
