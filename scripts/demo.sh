@@ -38,4 +38,11 @@ for model in flash pro; do
   "$bin/v4c" import "$OUT/v4-$model" -o "$OUT/v4-$model.mlir"
 done
 
-echo "== not yet: 'v4c compile' for CPU and NPU, and running the model (later issues)"
+echo "== 6. run the tiny model with the reference engine: 300-token prefill, then prefill 200 + 100 decode steps"
+tokens=$(seq -s, 1 300 | sed 's/,$//')
+"$bin/v4c-run" "$OUT/tiny" --tokens "$tokens" --dump-logits "$OUT/prefill.npy"
+"$bin/v4c-run" "$OUT/tiny" --tokens "$tokens" --decode-from 200 --dump-logits "$OUT/decode.npy"
+cmp "$OUT/prefill.npy" "$OUT/decode.npy" && echo "prefill and prefill+decode logits are bit-identical"
+"$bin/v4c-run" "$OUT/tiny" --tokens 1,2,3 --generate 8
+
+echo "== not yet: 'v4c compile' for CPU and NPU (later issues)"
