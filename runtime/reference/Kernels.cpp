@@ -95,24 +95,18 @@ void fp4RoundTrip(float *x, int64_t n, int64_t group) {
 }
 
 void sinkhorn(float *m, int64_t n, int64_t iters, double eps) {
-  auto normalizeRows = [&] {
-    for (int64_t j = 0; j < n; ++j) {
+  // Divides each line (a row: stride 1 within, n between; a column: the reverse) by its sum.
+  auto normalizeLines = [&](int64_t within, int64_t between) {
+    for (int64_t line = 0; line < n; ++line) {
       float sum = 0;
-      for (int64_t k = 0; k < n; ++k)
-        sum += m[j * n + k];
-      for (int64_t k = 0; k < n; ++k)
-        m[j * n + k] /= sum + float(eps);
+      for (int64_t i = 0; i < n; ++i)
+        sum += m[line * between + i * within];
+      for (int64_t i = 0; i < n; ++i)
+        m[line * between + i * within] /= sum + float(eps);
     }
   };
-  auto normalizeColumns = [&] {
-    for (int64_t k = 0; k < n; ++k) {
-      float sum = 0;
-      for (int64_t j = 0; j < n; ++j)
-        sum += m[j * n + k];
-      for (int64_t j = 0; j < n; ++j)
-        m[j * n + k] /= sum + float(eps);
-    }
-  };
+  auto normalizeRows = [&] { normalizeLines(1, n); };
+  auto normalizeColumns = [&] { normalizeLines(n, 1); };
   for (int64_t j = 0; j < n; ++j) { // softmax over k, plus eps
     float *row = m + j * n;
     float max = *std::max_element(row, row + n), sum = 0;
