@@ -248,7 +248,8 @@ private:
       entries = kvQat(entries);
     }
     auto cache = state(statePrefix + "cache", graph::StateKind::compressed_kv, {kDyn, width});
-    return b.create<graph::KvAppendOp>(loc, f32Tokens({width}), entries, cache);
+    return b.create<graph::KvAppendOp>(loc, f32Tokens({width}), entries, entriesAfterCall(ratio),
+                                       cache);
   }
 
   /// The lightning indexer of a CSA layer: top-k compressed entries for each query.
@@ -372,7 +373,16 @@ private:
                                         tokens);
   }
 
+  /// Compressed entries that exist once this call is done: (start + T) / ratio.
+  Value entriesAfterCall(int64_t ratio) {
+    Value tokensSeen = b.create<tensor::DimOp>(loc, callTokens, 0);
+    Value end = b.create<arith::AddIOp>(loc, callStart, tokensSeen);
+    return b.create<arith::DivUIOp>(loc, end, b.create<arith::ConstantIndexOp>(loc, ratio));
+  }
+
   Value positionsOf(Value tokens, Value start) {
+    callTokens = tokens;
+    callStart = start;
     return b.create<graph::PositionsOp>(loc, tokensTy({}, b.getI64Type()), tokens, start);
   }
 
@@ -424,6 +434,7 @@ private:
   MLIRContext *ctx;
   OpBuilder b;
   Operation *lastDeclaration = nullptr;
+  Value callTokens, callStart; // of the function being built
   Location loc = UnknownLoc::get(ctx);
   const ModelConfig &cfg;
   const Checkpoint *checkpoint;

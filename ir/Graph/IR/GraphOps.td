@@ -257,9 +257,15 @@ def Graph_KvAppendOp : Graph_Op<"kv_append", [
     DeclareOpInterfaceMethods<SymbolUserOpInterface>,
     MemoryEffects<[MemRead, MemWrite]>]> {
   let summary = "Appends entries to a compressed-KV state; returns every entry so far";
-  let arguments = (ins GF32Tensor:$entries, FlatSymbolRefAttr:$cache);
+  let description = [{
+    After the append the cache holds `total` entries, the new ones last (V4: total =
+    (start + T) / ratio, a function of the position, so the state needs no counter).
+  }];
+  let arguments = (ins GF32Tensor:$entries, Index:$total, FlatSymbolRefAttr:$cache);
   let results = (outs GF32Tensor:$result);
-  let assemblyFormat = "$cache `(` $entries `)` attr-dict `:` type($entries) `->` type($result)";
+  let assemblyFormat = [{
+    $cache `(` $entries `)` `total` $total attr-dict `:` type($entries) `->` type($result)
+  }];
   let hasVerifier = 1;
 }
 

@@ -42,7 +42,7 @@ graph.state @cache compressed_kv : tensor<?x128xf32>
 // CHECK:         %[[ER:.+]] = graph.rope %[[E]], %[[EP]] {rope = #graph.rope<dim = 64, theta = 1.000000e+04>}
 // CHECK:         %[[EH:.+]] = graph.hadamard %[[ER]] : tensor<?x128xf32> -> tensor<?x128xf32>
 // CHECK:         %[[EQ:.+]] = graph.qat %[[EH]] {dims = 128 : i64, format = f4E2M1FN, group_size = 32 : i64}
-// CHECK:         %[[ALL:.+]] = graph.kv_append @cache(%[[EQ]]) : tensor<?x128xf32> -> tensor<?x128xf32>
+// CHECK:         %[[ALL:.+]] = graph.kv_append @cache(%[[EQ]]) total %{{.*}} : tensor<?x128xf32> -> tensor<?x128xf32>
 // CHECK:         %[[IW:.+]] = graph.linear %[[X]], %{{.+}} : tensor<?x64xf32>, tensor<4x64xf32> -> tensor<?x4xf32>
 // CHECK:         %[[IDX:.+]] = graph.index_topk %[[QR]], %[[IW]], %[[ALL]], %[[POS]] {ratio = 4 : i64, scale = 6.250000e-02 : f64, topk = 8 : i64}
 // CHECK:         %[[O:.+]] = graph.sparse_attention @window(%[[QR]], %[[KV]], %[[POS]], %{{.+}}) compressed(%[[ALL]] : tensor<?x128xf32>) indices(%[[IDX]] : tensor<?x8xi32>)
@@ -98,7 +98,8 @@ func.func @layer(%tokens: tensor<?xi32>, %start: index,
   %er = graph.rope %e, %ep {rope = #graph.rope<dim = 64, theta = 1.0e+04>} : tensor<?x128xf32>, tensor<?xi64> -> tensor<?x128xf32>
   %eh = graph.hadamard %er : tensor<?x128xf32> -> tensor<?x128xf32>
   %eq = graph.qat %eh {dims = 128 : i64, format = f4E2M1FN, group_size = 32 : i64} : tensor<?x128xf32> -> tensor<?x128xf32>
-  %all = graph.kv_append @cache(%eq) : tensor<?x128xf32> -> tensor<?x128xf32>
+  %kv_total = arith.constant 0 : index
+  %all = graph.kv_append @cache(%eq) total %kv_total : tensor<?x128xf32> -> tensor<?x128xf32>
   %iwt = graph.linear %x, %iw : tensor<?x64xf32>, tensor<4x64xf32> -> tensor<?x4xf32>
   %idx = graph.index_topk %qr, %iwt, %all, %pos {ratio = 4 : i64, scale = 0.0625 : f64, topk = 8 : i64}
       : tensor<?x4x128xf32>, tensor<?x4xf32>, tensor<?x128xf32>, tensor<?xi64> -> tensor<?x8xi32>

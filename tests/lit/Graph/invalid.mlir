@@ -1104,8 +1104,9 @@ func.func @compressor_pending_width(%x: tensor<?x64xf32>, %pos: tensor<?xi64>, %
 graph.state @cache compressed_kv : tensor<?x128xf32>
 
 func.func @kv_append_entries_rank(%e: tensor<?x1x128xf32>) {
+  %kv_total = arith.constant 0 : index
   // expected-error @+1 {{'graph.kv_append' op entries must have shape [?, ?], got 'tensor<?x1x128xf32>'}}
-  %0 = graph.kv_append @cache(%e) : tensor<?x1x128xf32> -> tensor<?x128xf32>
+  %0 = graph.kv_append @cache(%e) total %kv_total : tensor<?x1x128xf32> -> tensor<?x128xf32>
   return
 }
 
@@ -1114,16 +1115,18 @@ func.func @kv_append_entries_rank(%e: tensor<?x1x128xf32>) {
 graph.state @cache compressed_kv : tensor<?x128xf32>
 
 func.func @kv_append_result_width(%e: tensor<?x128xf32>) {
+  %kv_total = arith.constant 0 : index
   // expected-error @+1 {{'graph.kv_append' op result must have shape [?, 128], got 'tensor<?x64xf32>'}}
-  %0 = graph.kv_append @cache(%e) : tensor<?x128xf32> -> tensor<?x64xf32>
+  %0 = graph.kv_append @cache(%e) total %kv_total : tensor<?x128xf32> -> tensor<?x64xf32>
   return
 }
 
 // -----
 
 func.func @kv_append_missing_state(%e: tensor<?x128xf32>) {
+  %kv_total = arith.constant 0 : index
   // expected-error @+1 {{'graph.kv_append' op references @cache, which is not a declared graph.state}}
-  %0 = graph.kv_append @cache(%e) : tensor<?x128xf32> -> tensor<?x128xf32>
+  %0 = graph.kv_append @cache(%e) total %kv_total : tensor<?x128xf32> -> tensor<?x128xf32>
   return
 }
 
@@ -1132,8 +1135,9 @@ func.func @kv_append_missing_state(%e: tensor<?x128xf32>) {
 graph.state @window window : tensor<32x128xf32>
 
 func.func @kv_append_state_kind(%e: tensor<?x128xf32>) {
+  %kv_total = arith.constant 0 : index
   // expected-error @+1 {{'graph.kv_append' op state @window is 'window', expected 'compressed_kv'}}
-  %0 = graph.kv_append @window(%e) : tensor<?x128xf32> -> tensor<?x128xf32>
+  %0 = graph.kv_append @window(%e) total %kv_total : tensor<?x128xf32> -> tensor<?x128xf32>
   return
 }
 
@@ -1142,8 +1146,9 @@ func.func @kv_append_state_kind(%e: tensor<?x128xf32>) {
 graph.state @cache compressed_kv : tensor<?x64xf32>
 
 func.func @kv_append_wrong_width(%e: tensor<?x128xf32>) {
+  %kv_total = arith.constant 0 : index
   // expected-error @+1 {{'graph.kv_append' op cache @cache of type 'tensor<?x64xf32>' does not hold entries of 'tensor<?x128xf32>'}}
-  %0 = graph.kv_append @cache(%e) : tensor<?x128xf32> -> tensor<?x128xf32>
+  %0 = graph.kv_append @cache(%e) total %kv_total : tensor<?x128xf32> -> tensor<?x128xf32>
   return
 }
 

@@ -358,10 +358,11 @@ graph.state @cache compressed_kv : tensor<?x128xf32>
 
 // CHECK-LABEL: func.func @kv_append
 // CHECK-SAME:    (%[[E:.+]]: tensor<?x128xf32>)
-// CHECK:         %[[ALL:.+]] = graph.kv_append @cache(%[[E]]) : tensor<?x128xf32> -> tensor<?x128xf32>
+// CHECK:         %[[ALL:.+]] = graph.kv_append @cache(%[[E]]) total %{{.*}} : tensor<?x128xf32> -> tensor<?x128xf32>
 // CHECK:         return %[[ALL]]
 func.func @kv_append(%entries: tensor<?x128xf32>) -> tensor<?x128xf32> {
-  %0 = graph.kv_append @cache(%entries) : tensor<?x128xf32> -> tensor<?x128xf32>
+  %kv_total = arith.constant 0 : index
+  %0 = graph.kv_append @cache(%entries) total %kv_total : tensor<?x128xf32> -> tensor<?x128xf32>
   return %0 : tensor<?x128xf32>
 }
 
