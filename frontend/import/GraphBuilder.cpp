@@ -248,6 +248,8 @@ private:
       entries = kvQat(entries);
     }
     auto cache = state(statePrefix + "cache", graph::StateKind::compressed_kv, {kDyn, width});
+    // One entry per `ratio` tokens: lets memory planning size the cache for a context length.
+    cast<graph::StateOp>(lastDeclaration)->setAttr("tokens_per_entry", b.getI64IntegerAttr(ratio));
     return b.create<graph::KvAppendOp>(loc, f32Tokens({width}), entries, entriesAfterCall(ratio),
                                        cache);
   }

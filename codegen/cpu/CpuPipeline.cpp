@@ -1,0 +1,144 @@
+#include "codegen/cpu/CpuPipeline.h"
+
+#include "codegen/cpu/LowerToLoops.h"
+#include "codegen/cpu/MemoryPlan.h"
+#include "ir/InitAllDialects.h"
+
+#include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+
+using namespace mlir;
+
+namespace v4c::cpu {
+
+std::string defaultLoweringPipeline() {
+  return "builtin.module("
+         // 1. arith on tensors (residual adds) becomes linalg
+         "func.func(convert-elementwise-to-linalg),"
+         // 2. tensors become buffers; the loops' allocations get their deallocations
+         "one-shot-bufferize,"
+         "buffer-deallocation-pipeline,"
+         // 3. structured ops to loops, loops to branches
+         "convert-linalg-to-loops,expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+         // 4. math through libm (the same expf/cosf/sinf/log1pf the reference uses), then LLVM
+         "convert-math-to-libm,convert-math-to-llvm,"
+         "convert-arith-to-llvm,finalize-memref-to-llvm,convert-func-to-llvm,"
+         "convert-cf-to-llvm,reconcile-unrealized-casts)";
+}
+
+void registerCpuDependencies(DialectRegistry &registry) {
+  registerAllDialects(registry);
+  registry.insert<bufferization::BufferizationDialect, linalg::LinalgDialect, math::MathDialect,
+                  memref::MemRefDialect, scf::SCFDialect, LLVM::LLVMDialect>();
+  arith::registerBufferizableOpInterfaceExternalModels(registry);
+  linalg::registerBufferizableOpInterfaceExternalModels(registry);
+  scf::registerBufferizableOpInterfaceExternalModels(registry);
+  tensor::registerBufferizableOpInterfaceExternalModels(registry);
+  bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+}
+
+LogicalResult lowerToLLVMDialect(ModuleOp module, const CpuOptions &options,
+                                 llvm::function_ref<void(llvm::StringRef)> progress) {
+  static bool passesRegistered = (registerAllPasses(), true);
+  (void)passesRegistered;
+  auto say = [&](llvm::StringRef what) {
+    if (progress)
+      progress(what);
+  };
+  // 1. memory plan, 2. graph ops to loops (the rest is the textual pipeline).
+  if (!module->hasAttr("v4c.weights_bytes") && failed(planMemory(module, options.maxSeqLen)))
+    return failure();
+  say("lowering graph ops to loops");
+  if (failed(lowerGraphToLoops(module, options.faithful)))
+    return failure();
+  say("bufferizing and lowering to the LLVM dialect");
+  PassManager pm(module.getContext());
+  if (failed(parsePassPipeline(defaultLoweringPipeline(), pm, llvm::errs())))
+    return failure();
+  return pm.run(module);
+}
+
+llvm::Expected<llvm::SmallVector<char, 0>> emitObject(ModuleOp module, const CpuOptions &options) {
+  static bool targetsReady = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)targetsReady;
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(module, llvmContext);
+  if (!llvmModule)
+    return llvm::createStringError("cannot translate the module to LLVM IR");
+
+  std::string triple = llvm::sys::getDefaultTargetTriple(), error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return llvm::createStringError("no LLVM target for %s: %s", triple.c_str(), error.c_str());
+  std::string cpu = options.cpu == "host" ? llvm::sys::getHostCPUName().str() : options.cpu;
+  std::string features;
+  if (options.cpu == "host") {
+    llvm::SubtargetFeatures hostFeatures;
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      hostFeatures.AddFeature(feature.getKey(), feature.getValue());
+    features = hostFeatures.getString();
+  }
+  llvm::TargetOptions targetOptions;
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      llvm::Triple(triple), cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
+  if (!machine)
+    return llvm::createStringError("unknown CPU '%s' for %s", cpu.c_str(), triple.c_str());
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(llvm::Triple(triple));
+
+  // O3 middle end, then code generation.
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder passBuilder(machine.get());
+  passBuilder.registerModuleAnalyses(mam);
+  passBuilder.registerCGSCCAnalyses(cgam);
+  passBuilder.registerFunctionAnalyses(fam);
+  passBuilder.registerLoopAnalyses(lam);
+  passBuilder.crossRegisterProxies(lam, fam, cgam, mam);
+  passBuilder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(*llvmModule, mam);
+
+  llvm::SmallVector<char, 0> object;
+  llvm::raw_svector_ostream os(object);
+  llvm::legacy::PassManager codegen;
+  if (machine->addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+    return llvm::createStringError("the target cannot emit object files");
+  codegen.run(*llvmModule);
+  return object;
+}
+
+} // namespace v4c::cpu

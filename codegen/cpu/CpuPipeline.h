@@ -1,0 +1,35 @@
+// The CPU target's pipeline, from a graph-dialect module to an object file.
+#pragma once
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/Error.h"
+
+#include <string>
+
+namespace v4c::cpu {
+
+struct CpuOptions {
+  std::string cpu = "host";   // LLVM CPU name ("host", "x86-64-v3", "x86-64-v4", ...)
+  bool faithful = true;       // DeepSeek's quantization steps (MODEL.md §6.7)
+  int64_t maxSeqLen = 4096;   // sizes the compressed KV caches
+};
+
+/// The steps after memory planning, as a textual pass pipeline (overridable by the user).
+std::string defaultLoweringPipeline();
+
+/// Registers what the CPU pipeline needs in `registry` (dialects, bufferization models, LLVM
+/// translation).
+void registerCpuDependencies(mlir::DialectRegistry &registry);
+
+/// Plans memory, lowers graph ops to loops and everything to the LLVM dialect. `progress`
+/// receives one line per stage.
+mlir::LogicalResult lowerToLLVMDialect(mlir::ModuleOp module, const CpuOptions &options,
+                                       llvm::function_ref<void(llvm::StringRef)> progress = {});
+
+/// Translates an LLVM-dialect module to LLVM IR, optimizes it (O3) for `options.cpu` and
+/// returns the object file bytes.
+llvm::Expected<llvm::SmallVector<char, 0>> emitObject(mlir::ModuleOp module,
+                                                     const CpuOptions &options);
+
+} // namespace v4c::cpu
