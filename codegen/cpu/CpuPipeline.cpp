@@ -37,8 +37,7 @@ using namespace mlir;
 namespace v4c::cpu {
 
 std::string defaultLoweringPipeline() {
-  return "builtin.module("
-         // 1. arith on tensors (residual adds) becomes linalg
+  return // 1. arith on tensors (residual adds) becomes linalg
          "func.func(convert-elementwise-to-linalg),"
          // 2. tensors become buffers; the loops' allocations get their deallocations
          "one-shot-bufferize,"
@@ -48,7 +47,7 @@ std::string defaultLoweringPipeline() {
          // 4. math through libm (the same expf/cosf/sinf/log1pf the reference uses), then LLVM
          "convert-math-to-libm,convert-math-to-llvm,"
          "convert-arith-to-llvm,finalize-memref-to-llvm,convert-func-to-llvm,"
-         "convert-cf-to-llvm,reconcile-unrealized-casts)";
+         "convert-cf-to-llvm,reconcile-unrealized-casts";
 }
 
 void registerCpuDependencies(DialectRegistry &registry) {
@@ -82,7 +81,16 @@ LogicalResult lowerToLLVMDialect(ModuleOp module, const CpuOptions &options,
   PassManager pm(module.getContext());
   if (failed(parsePassPipeline(defaultLoweringPipeline(), pm, llvm::errs())))
     return failure();
-  return pm.run(module);
+  if (failed(pm.run(module)))
+    return failure();
+  // Nothing but the LLVM dialect may remain.
+  WalkResult leftover = module.walk([](Operation *op) {
+    if (isa<ModuleOp>(op) || isa<LLVM::LLVMDialect>(op->getDialect()))
+      return WalkResult::advance();
+    op->emitError("not lowered to the LLVM dialect");
+    return WalkResult::interrupt();
+  });
+  return failure(leftover.wasInterrupted());
 }
 
 llvm::Expected<llvm::SmallVector<char, 0>> emitObject(ModuleOp module, const CpuOptions &options) {

@@ -15,7 +15,7 @@ struct CpuOptions {
   int64_t maxSeqLen = 4096;   // sizes the compressed KV caches
 };
 
-/// The steps after memory planning, as a textual pass pipeline (overridable by the user).
+/// The steps after the graph lowering, as a textual pass list for a builtin.module pass manager.
 std::string defaultLoweringPipeline();
 
 /// Registers what the CPU pipeline needs in `registry` (dialects, bufferization models, LLVM

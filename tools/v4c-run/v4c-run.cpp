@@ -1,8 +1,9 @@
 // v4c-run: feeds token ids to an engine and reports what comes out. Reads top to bottom:
 //   check the flags -> open the model with an engine -> prefill + decode the input tokens
 //   -> summary line -> optional sampling of new tokens -> optional .npy dump of the logits.
-// Only the reference interpreter exists so far; compiled artifacts (.v4a) come with the targets.
+// Engines: the reference interpreter (checkpoint directory) and compiled CPU artifacts (.v4a).
 #include "runtime/Npy.h"
+#include "runtime/cpu/CpuEngine.h"
 #include "runtime/Sampler.h"
 #include "runtime/reference/ReferenceModel.h"
 
@@ -49,10 +50,11 @@ cl::opt<unsigned> generateCount(
              "print them as 'generated: ID ID ...'"),
     cl::value_desc("N"), cl::init(0), cl::cat(runCategory));
 cl::opt<EngineKind> engineKind(
-    "engine", cl::desc("What runs the model (default: reference for a checkpoint directory)"),
+    "engine", cl::desc("What runs the model (default: reference for a checkpoint directory, "
+                       "cpu for a .v4a artifact)"),
     cl::values(clEnumValN(EngineKind::Reference, "reference",
                           "The C++ reference interpreter of the V4 forward pass"),
-               clEnumValN(EngineKind::Cpu, "cpu", "Compiled CPU code (not implemented yet)"),
+               clEnumValN(EngineKind::Cpu, "cpu", "Compiled CPU code (a .v4a from v4c compile)"),
                clEnumValN(EngineKind::Npu, "npu", "NPU simulator (not implemented yet)")),
     cl::init(EngineKind::Auto), cl::cat(runCategory));
 cl::opt<PrecisionMode> precisionMode(
@@ -109,30 +111,31 @@ llvm::Expected<std::vector<int32_t>> parseTokens(llvm::StringRef text) {
   return tokens;
 }
 
-/// Only the reference interpreter on a checkpoint directory can run today; say so precisely
-/// for everything else.
-llvm::Error checkEngineChoice() {
+/// Which engine runs MODEL: explicit, or from what MODEL is (directory: reference, .v4a: cpu).
+llvm::Expected<EngineKind> resolveEngine() {
   const bool isDirectory = llvm::sys::fs::is_directory(modelPath);
-  switch (engineKind) {
-  case EngineKind::Cpu:
+  if (!isDirectory && !llvm::sys::fs::exists(modelPath))
+    return llvm::createStringError("'" + modelPath + "': no such file or directory");
+  EngineKind kind = engineKind;
+  if (kind == EngineKind::Auto)
+    kind = isDirectory ? EngineKind::Reference : EngineKind::Cpu;
+  switch (kind) {
   case EngineKind::Npu:
-    return llvm::createStringError(
-        "--engine " + std::string(engineKind == EngineKind::Cpu ? "cpu" : "npu") +
-        " is not implemented yet: the CPU and NPU targets are still to be built; use "
-        "--engine reference with a checkpoint directory");
-  case EngineKind::Auto:
-  case EngineKind::Reference:
+    return llvm::createStringError("--engine npu is not implemented yet: the NPU target is still "
+                                   "to be built");
+  case EngineKind::Cpu:
     if (isDirectory)
-      return llvm::Error::success();
-    if (!llvm::sys::fs::exists(modelPath))
-      return llvm::createStringError("'" + modelPath + "': no such file or directory");
-    if (llvm::sys::path::extension(modelPath) == ".v4a")
+      return llvm::createStringError("'" + modelPath + "' is a checkpoint directory: compile it "
+                                     "first (v4c compile DIR --target cpu -o model.v4a)");
+    return kind;
+  case EngineKind::Reference:
+    if (!isDirectory)
       return llvm::createStringError("'" + modelPath +
-                                     "': running compiled artifacts (.v4a) is not implemented "
-                                     "yet; give a checkpoint directory");
-    return llvm::createStringError("'" + modelPath +
-                                   "' is not a checkpoint directory (the reference engine "
-                                   "reads config.json + safetensors)");
+                                     "' is not a checkpoint directory (the reference engine "
+                                     "reads config.json + safetensors)");
+    return kind;
+  case EngineKind::Auto:
+    break;
   }
   llvm_unreachable("unknown engine kind");
 }
@@ -205,14 +208,28 @@ int main(int argc, char **argv) {
                 llvm::formatv("{0}", sampling.temperature).str());
   if (!(sampling.topP > 0 && sampling.topP <= 1))
     return fail("--top-p must be in (0, 1], got " + llvm::formatv("{0}", sampling.topP).str());
-  if (llvm::Error e = checkEngineChoice())
-    return fail(std::move(e));
+  auto kind = resolveEngine();
+  if (!kind)
+    return fail(kind.takeError());
 
   // 2. The model.
   Stopwatch openTime;
   llvm::errs() << "v4c-run: opening " << modelPath << " ...";
   std::unique_ptr<Checkpoint> checkpoint;
-  auto engine = openReferenceEngine(checkpoint);
+  llvm::Expected<std::unique_ptr<Engine>> engine = nullptr;
+  std::string description;
+  if (*kind == EngineKind::Cpu) {
+    std::string error;
+    engine = cpu::openCpuEngine(modelPath, error);
+    if (!*engine)
+      engine = llvm::createStringError(error);
+    description = "compiled CPU code";
+  } else {
+    engine = openReferenceEngine(checkpoint);
+    description = std::string("reference engine, ") +
+                  (precisionMode == PrecisionMode::Faithful ? "faithful" : "dequant") +
+                  " precision";
+  }
   if (!engine) {
     llvm::errs() << "\n";
     return fail(engine.takeError());
@@ -222,9 +239,7 @@ int main(int argc, char **argv) {
     llvm::errs() << "\n";
     return fail("the engine reports a vocabulary of " + llvm::Twine(vocab) + " entries");
   }
-  llvm::errs() << " reference engine, "
-               << (precisionMode == PrecisionMode::Faithful ? "faithful" : "dequant")
-               << " precision, vocab " << vocab << " ("
+  llvm::errs() << " " << description << ", vocab " << vocab << " ("
                << llvm::format("%.0f", openTime.ms()) << " ms)\n";
   for (auto [position, token] : llvm::enumerate(tokens))
     if (token >= vocab)

@@ -1,7 +1,8 @@
 // v4c: the compiler driver. Reads top to bottom like the pipeline it drives:
 //   gen     -> a synthetic V4 checkpoint (config.json + sharded safetensors)
 //   import  -> checkpoint directory to graph-dialect IR (text or bytecode)
-//   compile -> target code (not implemented yet: the CPU and NPU targets are later issues)
+//   compile -> a .v4a artifact: weights in the planned layout + compiled code (CPU target)
+#include "codegen/cpu/CompileCpu.h"
 #include "frontend/import/GraphBuilder.h"
 #include "frontend/synthetic/SyntheticCheckpoint.h"
 #include "ir/InitAllDialects.h"
@@ -38,11 +39,23 @@ cl::opt<std::string> importOut("o", cl::desc("Output IR file ('-' for stdout)"),
 cl::opt<bool> importBytecode("emit-bytecode", cl::desc("Write MLIR bytecode instead of text"),
                              cl::sub(importCmd));
 
-cl::SubCommand compileCmd("compile", "Compile a checkpoint or IR file for a target");
-cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir | model.mlir>"),
+cl::SubCommand compileCmd("compile", "Compile a checkpoint for a target into a .v4a artifact");
+cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir>"), cl::Required,
                                   cl::sub(compileCmd));
-cl::opt<std::string> compileTarget("target", cl::desc("cpu | npu"), cl::sub(compileCmd));
-cl::opt<std::string> compileOut("o", cl::desc("Output artifact"), cl::sub(compileCmd));
+cl::opt<std::string> compileTarget("target", cl::desc("cpu (npu: not implemented yet)"),
+                                   cl::init("cpu"), cl::sub(compileCmd));
+cl::opt<std::string> compileOut("o", cl::desc("Output artifact (.v4a)"), cl::value_desc("FILE"),
+                                cl::Required, cl::sub(compileCmd));
+cl::opt<std::string> compileCpu("cpu", cl::desc("CPU to generate code for: host, x86-64-v3, ..."),
+                                cl::init("host"), cl::sub(compileCmd));
+cl::opt<std::string> compilePrecision(
+    "precision-mode",
+    cl::desc("faithful (DeepSeek's FP8 activation quantization and QAT round trips, default) or "
+             "dequant (exactly dequantized weights in fp32, no quantization steps)"),
+    cl::init("faithful"), cl::sub(compileCmd));
+cl::opt<int64_t> compileMaxSeqLen("max-seq-len",
+                                  cl::desc("Longest context the artifact's KV caches hold"),
+                                  cl::init(4096), cl::sub(compileCmd));
 
 /// Prints "v4c: <stage> ... (12 ms)" progress lines on stderr.
 class Progress {
@@ -129,9 +142,47 @@ int runImport() {
 }
 
 int runCompile() {
-  return fail(llvm::createStringError(
-      "'v4c compile' is not implemented yet: the CPU and NPU targets are still to be built. "
-      "Use 'v4c import' to produce graph IR and 'v4c-opt' to work on it."));
+  if (compileTarget != "cpu")
+    return fail(llvm::createStringError("--target %s is not implemented yet (cpu is)",
+                                        compileTarget.c_str()));
+  if (compilePrecision != "faithful" && compilePrecision != "dequant")
+    return fail(llvm::createStringError(
+        "--precision-mode must be faithful or dequant, got '%s'", compilePrecision.c_str()));
+  if (compileMaxSeqLen < 1)
+    return fail(llvm::createStringError("--max-seq-len must be positive"));
+  Progress progress;
+  progress.stage("reading " + compileInput);
+  auto checkpoint = Checkpoint::open(compileInput);
+  if (!checkpoint)
+    return fail(checkpoint.takeError());
+  if (!(*checkpoint)->hasWeights())
+    return fail(llvm::createStringError("%s holds only config.json: compiling needs weights",
+                                        compileInput.c_str()));
+  progress.finish(std::to_string((*checkpoint)->tensors().size()) + " tensors");
+
+  progress.stage("importing");
+  mlir::DialectRegistry registry;
+  cpu::registerCpuDependencies(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  auto module = buildV4Graph(context, (*checkpoint)->config(), checkpoint->get());
+  if (!module)
+    return fail(module.takeError());
+  progress.finish();
+
+  cpu::CpuOptions options;
+  options.cpu = compileCpu;
+  options.faithful = compilePrecision == "faithful";
+  options.maxSeqLen = compileMaxSeqLen;
+  llvm::Error compiled = cpu::compileToArtifact(
+      **module, **checkpoint, options, compileOut, [&](llvm::StringRef what) {
+        progress.stage(what.str());
+      });
+  progress.finish();
+  if (compiled)
+    return fail(std::move(compiled));
+  llvm::errs() << "v4c: wrote " << compileOut << "\n";
+  return 0;
 }
 
 } // namespace
@@ -143,7 +194,7 @@ int main(int argc, char **argv) {
       "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
       "  v4c gen --preset tiny|small [--seed N] [--bf16] -o DIR\n"
       "  v4c import DIR -o model.mlir [--emit-bytecode]\n"
-      "  v4c compile DIR|model.mlir --target cpu|npu -o OUT   (not implemented yet)\n\n"
+      "  v4c compile DIR --target cpu [--precision-mode faithful|dequant] [--cpu host] -o OUT.v4a\n\n"
       "'v4c <command> --help' explains each command.\n");
   if (genCmd)
     return runGen();

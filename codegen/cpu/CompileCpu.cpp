@@ -1,0 +1,206 @@
+#include "codegen/cpu/CompileCpu.h"
+
+#include "codegen/cpu/MemoryPlan.h"
+#include "ir/Graph/IR/GraphOps.h"
+#include "runtime/artifact/Artifact.h"
+
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <cstring>
+
+using namespace mlir;
+
+namespace v4c::cpu {
+namespace {
+
+/// The safetensors dtype a parameter is stored as (FP4 values travel packed in I8).
+std::string storedDType(RankedTensorType type) {
+  Type elem = type.getElementType();
+  if (isa<Float4E2M1FNType>(elem)) return "I8";
+  if (isa<Float8E4M3FNType>(elem)) return "F8_E4M3";
+  if (isa<Float8E5M2Type>(elem)) return "F8_E5M2";
+  if (isa<Float8E8M0FNUType>(elem)) return "F8_E8M0";
+  if (elem.isBF16()) return "BF16";
+  if (elem.isF16()) return "F16";
+  if (elem.isF32()) return "F32";
+  if (elem.isInteger(64)) return "I64";
+  if (elem.isInteger(32)) return "I32";
+  if (elem.isInteger(16)) return "I16";
+  if (elem.isInteger(8)) return "I8";
+  return "BOOL";
+}
+
+std::vector<int64_t> storedShape(RankedTensorType type) {
+  std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
+  if (isa<Float4E2M1FNType>(type.getElementType()))
+    shape.back() /= 2;
+  return shape;
+}
+
+/// One weight of the artifact: its checkpoint sources (several for stacked experts).
+struct PlannedTensor {
+  std::string name;
+  RankedTensorType type;
+  int64_t offset;
+  std::vector<std::string> sources;
+};
+
+std::vector<PlannedTensor> plannedTensors(ModuleOp module) {
+  std::vector<PlannedTensor> tensors;
+  for (auto param : module.getOps<graph::ParamOp>()) {
+    PlannedTensor t{param.getSymName().str(), cast<RankedTensorType>(param.getType()),
+                    param->getAttrOfType<IntegerAttr>("v4c.offset").getInt(), {}};
+    if (auto source = param.getSource()) {
+      auto [prefix, suffix] = source->split("{}");
+      for (int64_t e = 0; e < t.type.getDimSize(0); ++e)
+        t.sources.push_back((prefix + std::to_string(e) + suffix).str());
+    } else {
+      t.sources.push_back(t.name);
+    }
+    tensors.push_back(std::move(t));
+  }
+  return tensors;
+}
+
+artifact::StateLayout stateLayout(ModuleOp module) {
+  artifact::StateLayout layout;
+  layout.arenaSize = module->getAttrOfType<IntegerAttr>("v4c.state_bytes").getInt();
+  layout.maxSeqLen = module->getAttrOfType<IntegerAttr>("v4c.max_seq_len").getInt();
+  for (auto decl : module.getOps<graph::StateOp>()) {
+    auto type = cast<RankedTensorType>(decl.getType());
+    std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
+    if (auto capacity = decl->getAttrOfType<IntegerAttr>("v4c.capacity"))
+      shape[0] = capacity.getInt();
+    layout.buffers.push_back({decl.getSymName().str(),
+                              graph::stringifyStateKind(decl.getKind()).str(), shape,
+                              uint64_t(decl->getAttrOfType<IntegerAttr>("v4c.offset").getInt()),
+                              uint64_t(decl->getAttrOfType<IntegerAttr>("v4c.bytes").getInt())});
+  }
+  return layout;
+}
+
+} // namespace
+
+llvm::Expected<std::vector<uint8_t>> linkSharedObject(llvm::ArrayRef<char> object) {
+  llvm::SmallString<128> dir;
+  if (std::error_code ec = llvm::sys::fs::createUniqueDirectory("v4c-link", dir))
+    return llvm::createStringError("cannot create a temporary directory: %s", ec.message().c_str());
+  auto cleanup = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
+  std::string objectPath = (dir + "/model.o").str(), libraryPath = (dir + "/model.so").str();
+  std::string logPath = (dir + "/link.log").str();
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(objectPath, ec);
+    if (ec)
+      return llvm::createStringError("cannot write %s: %s", objectPath.c_str(), ec.message().c_str());
+    os.write(object.data(), object.size());
+  }
+  // The system C++ driver links: the microkernels are C++ and the model needs libm.
+  std::vector<llvm::StringRef> args = {V4C_LINKER, "-shared", "-o", libraryPath, objectPath,
+                                       V4C_KERNELS_ARCHIVE, "-lm"};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, logPath, logPath};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(V4C_LINKER, args, std::nullopt, redirects, 0, 0, &message);
+  if (rc != 0) {
+    auto log = llvm::MemoryBuffer::getFile(logPath);
+    return llvm::createStringError("linking the model failed (%s): %s", message.c_str(),
+                                   log ? (*log)->getBuffer().str().c_str() : "");
+  }
+  auto library = llvm::MemoryBuffer::getFile(libraryPath);
+  if (!library)
+    return llvm::createStringError("cannot read the linked model %s", libraryPath.c_str());
+  llvm::StringRef bytes = (*library)->getBuffer();
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
+llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
+                              const CpuOptions &options, llvm::StringRef output,
+                              llvm::function_ref<void(llvm::StringRef)> progress) {
+  // 1. Decide the memory layout; the artifact and the code both follow it.
+  if (failed(planMemory(module, options.maxSeqLen)))
+    return llvm::createStringError("memory planning failed");
+  std::vector<PlannedTensor> tensors = plannedTensors(module);
+  artifact::StateLayout state = stateLayout(module);
+  progress(llvm::formatv("planned {0} weight tensors ({1} MiB) and {2} state buffers ({3} KiB)",
+                         tensors.size(),
+                         module->getAttrOfType<IntegerAttr>("v4c.weights_bytes").getInt() >> 20,
+                         state.buffers.size(), state.arenaSize >> 10)
+               .str());
+
+  // 2. Code: loops, LLVM, object, shared object.
+  if (failed(lowerToLLVMDialect(module, options, progress)))
+    return llvm::createStringError("lowering for the CPU failed (see the diagnostics above)");
+  progress("generating machine code for " +
+           (options.cpu == "host" ? llvm::sys::getHostCPUName().str() : options.cpu));
+  auto object = emitObject(module, options);
+  if (!object)
+    return object.takeError();
+  progress("linking");
+  auto library = linkSharedObject(*object);
+  if (!library)
+    return library.takeError();
+
+  // 3. The artifact: weights streamed from the checkpoint, then the code.
+  artifact::ArtifactWriter writer;
+  writer.setConfig(modelConfigToJson(checkpoint.config()));
+  writer.setTarget({"cpu", llvm::sys::getDefaultTargetTriple(),
+                    options.cpu == "host" ? llvm::sys::getHostCPUName().str() : options.cpu, "",
+                    options.faithful ? "faithful" : "dequant"});
+  writer.setBuild({"v4c 0.1", defaultLoweringPipeline()});
+  writer.addEntryPoint({"forward", "_mlir_ciface_forward"});
+  if (module.lookupSymbol("mtp0"))
+    writer.addEntryPoint({"mtp0", "_mlir_ciface_mtp0"});
+  writer.setState(state);
+  auto weights = writer.addTensorSegment("weights");
+  for (const PlannedTensor &t : tensors) {
+    std::vector<const TensorInfo *> parts;
+    for (const std::string &source : t.sources) {
+      const TensorInfo *info = checkpoint.find(source);
+      if (!info)
+        return llvm::createStringError("checkpoint has no tensor '%s'", source.c_str());
+      parts.push_back(info);
+    }
+    writer.addTensor(weights, {t.name, storedDType(t.type), storedShape(t.type), t.sources},
+                     [&checkpoint, parts](uint8_t *dst, uint64_t size, std::string &error) {
+                       uint64_t at = 0;
+                       for (const TensorInfo *info : parts) { // experts, one after the other
+                         llvm::ArrayRef<uint8_t> bytes = checkpoint.bytes(*info);
+                         if (at + bytes.size() > size) {
+                           error = "tensor '" + info->name + "' does not fit its planned size";
+                           return false;
+                         }
+                         std::memcpy(dst + at, bytes.data(), bytes.size());
+                         at += bytes.size();
+                       }
+                       return true;
+                     });
+  }
+  writer.addBlobSegment("code", std::move(*library));
+  progress(("writing " + output).str());
+  std::string error;
+  if (!writer.write(output.str(), error))
+    return llvm::createStringError("%s", error.c_str());
+
+  // The generated code addresses weights by the planned offsets: check the file agrees.
+  auto written = artifact::openArtifact(output.str(), error, {/*verifyChecksums=*/false});
+  if (!written)
+    return llvm::createStringError("%s", error.c_str());
+  for (const PlannedTensor &t : tensors) {
+    const artifact::TensorView *view = written->tensor(t.name);
+    if (!view || int64_t(view->offset) != t.offset) {
+      llvm::sys::fs::remove(output);
+      return llvm::createStringError("internal error: tensor '%s' is not at its planned offset",
+                                     t.name.c_str());
+    }
+  }
+  return llvm::Error::success();
+}
+
+} // namespace v4c::cpu

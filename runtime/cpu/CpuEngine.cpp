@@ -1,0 +1,148 @@
+#include "runtime/cpu/CpuEngine.h"
+
+#include "runtime/artifact/Artifact.h"
+
+#include <cstring>
+#include <dlfcn.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace v4c::cpu {
+namespace {
+
+/// MLIR's memref descriptor for rank N (what `_mlir_ciface_*` functions take by pointer).
+template <typename T, int N>
+struct MemRef {
+  T *allocated;
+  T *aligned;
+  int64_t offset;
+  int64_t sizes[N];
+  int64_t strides[N];
+};
+
+template <typename T, int N>
+MemRef<T, N> view(T *data, const int64_t (&sizes)[N]) {
+  MemRef<T, N> m{data, data, 0, {}, {}};
+  int64_t stride = 1;
+  for (int i = N - 1; i >= 0; --i) {
+    m.sizes[i] = sizes[i];
+    m.strides[i] = stride;
+    stride *= sizes[i];
+  }
+  return m;
+}
+
+using Bytes = MemRef<uint8_t, 1>;
+using ForwardFn = void (*)(MemRef<int32_t, 1> *, int64_t, Bytes *, Bytes *, MemRef<float, 2> *,
+                           MemRef<float, 3> *);
+
+class CpuEngine final : public Engine {
+public:
+  ~CpuEngine() override {
+    if (library)
+      dlclose(library);
+    std::free(state);
+  }
+
+  bool open(const std::string &path, std::string &error) {
+    artifact = artifact::openArtifact(path, error);
+    if (!artifact)
+      return false;
+    if (artifact->target().kind != "cpu")
+      return fail(error, "was compiled for target '" + artifact->target().kind + "', not cpu");
+    const artifact::TensorView *embed = artifact->tensor("embed.weight");
+    const artifact::TensorView *hcHead = artifact->tensor("hc_head_base");
+    const artifact::SegmentView *code = artifact->segment("code");
+    const artifact::SegmentView *weightSegment = artifact->segment("weights");
+    if (!embed || embed->shape.size() != 2 || !hcHead || hcHead->shape.size() != 1 || !code ||
+        !weightSegment)
+      return fail(error, "lacks the embedding, the mHC head, the weights or the code");
+    vocab = embed->shape[0];
+    hidden = embed->shape[1];
+    streams = hcHead->shape[0];
+    weights = weightSegment;
+    if (!loadCode(*code, error))
+      return false;
+    stateBytes = artifact->state().arenaSize;
+    state = static_cast<uint8_t *>(std::aligned_alloc(64, roundUp(std::max<uint64_t>(stateBytes, 64))));
+    if (!state)
+      return fail(error, "cannot allocate " + std::to_string(stateBytes) + " bytes of state");
+    reset();
+    return true;
+  }
+
+  int64_t vocabSize() const override { return vocab; }
+  int64_t position() const override { return pos; }
+  void reset() override {
+    pos = 0;
+    std::memset(state, 0, stateBytes);
+  }
+
+  std::vector<float> forward(const std::vector<int32_t> &tokens, std::string &error) override {
+    for (int32_t token : tokens)
+      if (token < 0 || token >= vocab) {
+        error = "token id " + std::to_string(token) + " is outside the vocabulary [0, " +
+                std::to_string(vocab) + ")";
+        return {};
+      }
+    if (pos + int64_t(tokens.size()) > artifact->state().maxSeqLen) {
+      error = "the context would exceed the " + std::to_string(artifact->state().maxSeqLen) +
+              " tokens this artifact was compiled for (v4c compile --max-seq-len)";
+      return {};
+    }
+    int64_t T = tokens.size();
+    std::vector<float> logits(T * vocab), finalStreams(T * streams * hidden);
+    auto tokenView = view(const_cast<int32_t *>(tokens.data()), {T});
+    auto weightView = view(const_cast<uint8_t *>(weights->data), {int64_t(weights->size)});
+    auto stateView = view(state, {int64_t(stateBytes)});
+    auto logitsView = view(logits.data(), {T, vocab});
+    auto streamsView = view(finalStreams.data(), {T, streams, hidden});
+    forwardFn(&tokenView, pos, &weightView, &stateView, &logitsView, &streamsView);
+    pos += T;
+    return logits;
+  }
+
+private:
+  static bool fail(std::string &error, const std::string &what) {
+    error = what;
+    return false;
+  }
+  static uint64_t roundUp(uint64_t v) { return (v + 63) / 64 * 64; }
+
+  /// dlopen needs a file: the code goes into an anonymous in-memory one.
+  bool loadCode(const artifact::SegmentView &code, std::string &error) {
+    int fd = memfd_create("v4c-model", MFD_CLOEXEC);
+    if (fd < 0)
+      return fail(error, artifact->path() + ": cannot create an in-memory file for the code");
+    bool written = ::write(fd, code.data, code.size) == ssize_t(code.size);
+    std::string path = "/proc/self/fd/" + std::to_string(fd);
+    library = written ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) : nullptr;
+    close(fd);
+    if (!library)
+      return fail(error, artifact->path() + ": cannot load the compiled code: " +
+                             (written ? dlerror() : "write failed"));
+    forwardFn = reinterpret_cast<ForwardFn>(dlsym(library, "_mlir_ciface_forward"));
+    if (!forwardFn)
+      return fail(error, artifact->path() + ": the code has no 'forward' entry point");
+    return true;
+  }
+
+  std::unique_ptr<artifact::Artifact> artifact;
+  const artifact::SegmentView *weights = nullptr;
+  void *library = nullptr;
+  ForwardFn forwardFn = nullptr;
+  uint8_t *state = nullptr;
+  uint64_t stateBytes = 0;
+  int64_t vocab = 0, hidden = 0, streams = 0, pos = 0;
+};
+
+} // namespace
+
+std::unique_ptr<Engine> openCpuEngine(const std::string &path, std::string &error) {
+  auto engine = std::make_unique<CpuEngine>();
+  if (!engine->open(path, error))
+    return nullptr;
+  return engine;
+}
+
+} // namespace v4c::cpu
