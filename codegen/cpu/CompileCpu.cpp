@@ -88,12 +88,17 @@ artifact::StateLayout stateLayout(ModuleOp module) {
 
 } // namespace
 
-llvm::Expected<std::vector<uint8_t>> linkSharedObject(llvm::ArrayRef<char> object) {
+namespace {
+
+/// Runs the system C++ driver on `object` (written to a temporary directory) plus `inputs`,
+/// producing `outputName` there; `consume` receives its path before the directory goes away.
+llvm::Error link(llvm::ArrayRef<char> object, llvm::ArrayRef<llvm::StringRef> flags,
+                 llvm::StringRef outputName, llvm::function_ref<llvm::Error(llvm::StringRef)> consume) {
   llvm::SmallString<128> dir;
   if (std::error_code ec = llvm::sys::fs::createUniqueDirectory("v4c-link", dir))
     return llvm::createStringError("cannot create a temporary directory: %s", ec.message().c_str());
   auto cleanup = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
-  std::string objectPath = (dir + "/model.o").str(), libraryPath = (dir + "/model.so").str();
+  std::string objectPath = (dir + "/model.o").str(), outputPath = (dir + "/" + outputName).str();
   std::string logPath = (dir + "/link.log").str();
   {
     std::error_code ec;
@@ -102,9 +107,8 @@ llvm::Expected<std::vector<uint8_t>> linkSharedObject(llvm::ArrayRef<char> objec
       return llvm::createStringError("cannot write %s: %s", objectPath.c_str(), ec.message().c_str());
     os.write(object.data(), object.size());
   }
-  // The system C++ driver links: the microkernels are C++ and the model needs libm.
-  std::vector<llvm::StringRef> args = {V4C_LINKER, "-shared", "-o", libraryPath, objectPath,
-                                       V4C_KERNELS_ARCHIVE, "-lm"};
+  std::vector<llvm::StringRef> args = {V4C_LINKER, "-o", outputPath, objectPath};
+  args.insert(args.end(), flags.begin(), flags.end());
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, logPath, logPath};
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(V4C_LINKER, args, std::nullopt, redirects, 0, 0, &message);
@@ -113,16 +117,52 @@ llvm::Expected<std::vector<uint8_t>> linkSharedObject(llvm::ArrayRef<char> objec
     return llvm::createStringError("linking the model failed (%s): %s", message.c_str(),
                                    log ? (*log)->getBuffer().str().c_str() : "");
   }
-  auto library = llvm::MemoryBuffer::getFile(libraryPath);
-  if (!library)
-    return llvm::createStringError("cannot read the linked model %s", libraryPath.c_str());
-  llvm::StringRef bytes = (*library)->getBuffer();
-  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+  return consume(outputPath);
+}
+
+} // namespace
+
+llvm::Expected<std::vector<uint8_t>> linkSharedObject(llvm::ArrayRef<char> object) {
+  // The microkernels are C++; the model needs libm.
+  std::vector<uint8_t> bytes;
+  llvm::Error e = link(object, {"-shared", V4C_KERNELS_ARCHIVE, "-lm"}, "model.so",
+                       [&](llvm::StringRef path) -> llvm::Error {
+                         auto library = llvm::MemoryBuffer::getFile(path);
+                         if (!library)
+                           return llvm::createStringError("cannot read the linked model");
+                         llvm::StringRef data = (*library)->getBuffer();
+                         bytes.assign(data.begin(), data.end());
+                         return llvm::Error::success();
+                       });
+  if (e)
+    return std::move(e);
+  return bytes;
+}
+
+llvm::Error linkExecutable(llvm::ArrayRef<char> object, llvm::StringRef path) {
+  return link(object,
+              {V4C_STANDALONE_MAIN_ARCHIVE, V4C_CPU_RUNTIME_ARCHIVE, V4C_ARTIFACT_ARCHIVE,
+               V4C_RUNTIME_ARCHIVE, V4C_KERNELS_ARCHIVE, "-ldl", "-lm"},
+              "model", [&](llvm::StringRef linked) -> llvm::Error {
+                if (std::error_code ec = llvm::sys::fs::copy_file(linked, path + ".tmp"))
+                  return llvm::createStringError("cannot write %s: %s", path.str().c_str(),
+                                                 ec.message().c_str());
+                llvm::sys::fs::setPermissions(path + ".tmp", llvm::sys::fs::all_read |
+                                                                 llvm::sys::fs::all_exe |
+                                                                 llvm::sys::fs::owner_write);
+                if (std::error_code ec = llvm::sys::fs::rename(path + ".tmp", path)) {
+                  llvm::sys::fs::remove(path + ".tmp");
+                  return llvm::createStringError("cannot write %s: %s", path.str().c_str(),
+                                                 ec.message().c_str());
+                }
+                return llvm::Error::success();
+              });
 }
 
 llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
                               const CpuOptions &options, llvm::StringRef output,
-                              llvm::function_ref<void(llvm::StringRef)> progress) {
+                              llvm::function_ref<void(llvm::StringRef)> progress,
+                              llvm::StringRef executable) {
   // 1. Decide the memory layout; the artifact and the code both follow it.
   if (failed(planMemory(module, options.maxSeqLen)))
     return llvm::createStringError("memory planning failed");
@@ -146,6 +186,7 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
   auto library = linkSharedObject(*object);
   if (!library)
     return library.takeError();
+
 
   // 3. The artifact: weights streamed from the checkpoint, then the code.
   artifact::ArtifactWriter writer;
@@ -198,6 +239,14 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
       llvm::sys::fs::remove(output);
       return llvm::createStringError("internal error: tensor '%s' is not at its planned offset",
                                      t.name.c_str());
+    }
+  }
+  // Last, so that a failure leaves neither file: the executable needs its artifact.
+  if (!executable.empty()) {
+    progress(("linking the standalone executable " + executable).str());
+    if (llvm::Error e = linkExecutable(*object, executable)) {
+      llvm::sys::fs::remove(output);
+      return e;
     }
   }
   return llvm::Error::success();

@@ -44,7 +44,7 @@ public:
     std::free(state);
   }
 
-  bool open(const std::string &path, std::string &error) {
+  bool open(const std::string &path, std::string &error, void *linkedForward) {
     artifact = artifact::openArtifact(path, error);
     if (!artifact)
       return false;
@@ -61,7 +61,9 @@ public:
     hidden = embed->shape[1];
     streams = hcHead->shape[0];
     weights = weightSegment;
-    if (!loadCode(*code, error))
+    if (linkedForward)
+      forwardFn = reinterpret_cast<ForwardFn>(linkedForward);
+    else if (!loadCode(*code, error))
       return false;
     stateBytes = artifact->state().arenaSize;
     state = static_cast<uint8_t *>(std::aligned_alloc(64, roundUp(std::max<uint64_t>(stateBytes, 64))));
@@ -138,9 +140,10 @@ private:
 
 } // namespace
 
-std::unique_ptr<Engine> openCpuEngine(const std::string &path, std::string &error) {
+std::unique_ptr<Engine> openCpuEngine(const std::string &path, std::string &error,
+                                      void *linkedForward) {
   auto engine = std::make_unique<CpuEngine>();
-  if (!engine->open(path, error))
+  if (!engine->open(path, error, linkedForward))
     return nullptr;
   return engine;
 }

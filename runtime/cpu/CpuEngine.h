@@ -9,7 +9,10 @@
 
 namespace v4c::cpu {
 
-/// Opens `path` (a .v4a compiled for the CPU target); null with `error` set on failure.
-std::unique_ptr<Engine> openCpuEngine(const std::string &path, std::string &error);
+/// Opens `path` (a .v4a compiled for the CPU target); null with `error` set on failure. The
+/// code comes from the artifact's code segment, or, in a standalone executable that has the
+/// model linked in, from `linkedForward` (the address of `_mlir_ciface_forward`).
+std::unique_ptr<Engine> openCpuEngine(const std::string &path, std::string &error,
+                                      void *linkedForward = nullptr);
 
 } // namespace v4c::cpu

@@ -15,5 +15,6 @@ config.substitutions.append(("%data", os.path.join(config.v4c_src_root, "tests",
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.v4c_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
-llvm_config.add_tool_substitutions(["v4c", "v4c-opt"], [config.v4c_tools_dir])
+llvm_config.add_tool_substitutions(["v4c", "v4c-opt", "v4c-run", "v4c-capi-test"],
+                                   [config.v4c_tools_dir])
 config.substitutions.append(("%python", sys.executable))

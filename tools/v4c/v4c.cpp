@@ -53,6 +53,14 @@ cl::opt<std::string> compilePrecision(
     cl::desc("faithful (DeepSeek's FP8 activation quantization and QAT round trips, default) or "
              "dequant (exactly dequantized weights in fp32, no quantization steps)"),
     cl::init("faithful"), cl::sub(compileCmd));
+enum class EmitKind { Artifact, Executable };
+cl::opt<EmitKind> compileEmit(
+    "emit", cl::desc("What to produce"),
+    cl::values(clEnumValN(EmitKind::Artifact, "artifact", "A .v4a artifact (default)"),
+               clEnumValN(EmitKind::Executable, "exe",
+                          "A standalone executable OUT (the model linked in) and its weights "
+                          "OUT.v4a")),
+    cl::init(EmitKind::Artifact), cl::sub(compileCmd));
 cl::opt<int64_t> compileMaxSeqLen("max-seq-len",
                                   cl::desc("Longest context the artifact's KV caches hold"),
                                   cl::init(4096), cl::sub(compileCmd));
@@ -174,14 +182,16 @@ int runCompile() {
   options.cpu = compileCpu;
   options.faithful = compilePrecision == "faithful";
   options.maxSeqLen = compileMaxSeqLen;
+  bool exe = compileEmit == EmitKind::Executable;
+  std::string artifactPath = exe ? compileOut + ".v4a" : std::string(compileOut);
   llvm::Error compiled = cpu::compileToArtifact(
-      **module, **checkpoint, options, compileOut, [&](llvm::StringRef what) {
-        progress.stage(what.str());
-      });
+      **module, **checkpoint, options, artifactPath,
+      [&](llvm::StringRef what) { progress.stage(what.str()); },
+      exe ? llvm::StringRef(compileOut) : llvm::StringRef());
   progress.finish();
   if (compiled)
     return fail(std::move(compiled));
-  llvm::errs() << "v4c: wrote " << compileOut << "\n";
+  llvm::errs() << "v4c: wrote " << (exe ? compileOut + " and " : "") << artifactPath << "\n";
   return 0;
 }
 
