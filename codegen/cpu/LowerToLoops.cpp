@@ -234,6 +234,10 @@ private:
   //===--------------------------------------------------------------------===//
 
   LogicalResult lower(Operation *op) {
+    // The microkernel reads FP8 scales per 128x128 block, DeepSeek's only layout.
+    if (auto block = op->getAttrOfType<DenseI64ArrayAttr>("block"))
+      if (block.asArrayRef() != ArrayRef<int64_t>{128, 128})
+        return op->emitOpError("the CPU target supports 128x128 weight blocks only");
     OpBuilder b(op);
     LoopEmitter e(b, op->getLoc());
     SmallVector<Value> results =

@@ -2,9 +2,9 @@
 
 #include "runtime/artifact/Artifact.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 namespace v4c::cpu {
@@ -111,15 +111,20 @@ private:
   }
   static uint64_t roundUp(uint64_t v) { return (v + 63) / 64 * 64; }
 
-  /// dlopen needs a file: the code goes into an anonymous in-memory one.
+  /// dlopen needs a file: the code goes into a fresh temporary one, removed once loaded. Its
+  /// name is unique: dlopen knows libraries by path, and a library that cannot be unloaded
+  /// (C++ unique symbols) would otherwise be handed to the next model opened under that name.
   bool loadCode(const artifact::SegmentView &code, std::string &error) {
-    int fd = memfd_create("v4c-model", MFD_CLOEXEC);
+    const char *tmp = std::getenv("TMPDIR");
+    std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/v4c-model-XXXXXX";
+    int fd = mkstemp(path.data());
     if (fd < 0)
-      return fail(error, artifact->path() + ": cannot create an in-memory file for the code");
+      return fail(error, artifact->path() + ": cannot create a temporary file for the code in " +
+                             path.substr(0, path.rfind('/')));
     bool written = ::write(fd, code.data, code.size) == ssize_t(code.size);
-    std::string path = "/proc/self/fd/" + std::to_string(fd);
-    library = written ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) : nullptr;
     close(fd);
+    library = written ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) : nullptr;
+    unlink(path.c_str());
     if (!library)
       return fail(error, artifact->path() + ": cannot load the compiled code: " +
                              (written ? dlerror() : "write failed"));

@@ -1,0 +1,61 @@
+// RUN: v4c-opt %s -split-input-file --v4c-plan-memory --v4c-lower-graph-to-loops -verify-diagnostics | FileCheck %s
+
+// Memory planning records offsets; the entry point gets the runtime ABI; an FP8 linear becomes
+// a call to the GEMM microkernel with the weight read by address from the weight arena.
+graph.param @w : tensor<256x256xf8E4M3FN>
+graph.param @s : tensor<2x2xf8E8M0FNU>
+graph.param @norm : tensor<256xbf16>
+
+// CHECK-LABEL: func.func @linear
+// CHECK-SAME:    (%[[X:.+]]: memref<?x256xf32>, %[[W:.+]]: memref<?xi8>, %[[S:.+]]: memref<?xi8>, %[[OUT:.+]]: memref<?x256xf32>)
+// CHECK-SAME:    llvm.emit_c_interface
+// CHECK:         memref.view %[[W]][%{{.+}}][] : memref<?xi8> to memref<256xbf16>
+// CHECK:         scf.for
+// CHECK:         call @v4c_gemm
+// CHECK:         bufferization.materialize_in_destination {{.*}} in restrict writable %[[OUT]]
+// CHECK-NOT:     graph.
+func.func @linear(%x: tensor<?x256xf32>) -> tensor<?x256xf32> {
+  %n = graph.weight @norm : tensor<256xbf16>
+  %y = graph.rms_norm %x, %n {eps = 1.0e-06 : f64} : tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xf32>
+  %w = graph.weight @w : tensor<256x256xf8E4M3FN>
+  %s = graph.weight @s : tensor<2x2xf8E8M0FNU>
+  %z = graph.linear %y, %w, %s : tensor<?x256xf32>, tensor<256x256xf8E4M3FN>, tensor<2x2xf8E8M0FNU> -> tensor<?x256xf32>
+  return %z : tensor<?x256xf32>
+}
+// CHECK: func.func private @v4c_gemm(!llvm.ptr, i64, i64, !llvm.ptr, i32, !llvm.ptr, i32, i64, i64, i64, i32, !llvm.ptr, i64)
+
+// -----
+
+// The window ring is a view of the state arena at its planned offset.
+// CHECK-LABEL: func.func @attend
+// CHECK:         memref.view %{{.+}}[%{{.+}}][] : memref<?xi8> to memref<4x64xf32>
+graph.state @ring window : tensor<4x64xf32>
+func.func @attend(%q: tensor<?x2x64xf32>, %kv: tensor<?x64xf32>, %pos: tensor<?xi64>, %sink: tensor<2xf32>) -> tensor<?x2x64xf32> {
+  %o = graph.sparse_attention @ring(%q, %kv, %pos, %sink) {ratio = 0 : i64, scale = 0.125 : f64, window = 4 : i64} : tensor<?x2x64xf32>, tensor<?x64xf32>, tensor<?xi64>, tensor<2xf32> -> tensor<?x2x64xf32>
+  return %o : tensor<?x2x64xf32>
+}
+
+// -----
+
+// Scales of other block shapes are valid IR, but the CPU microkernel reads 128x128 blocks.
+graph.param @w : tensor<100x96xf8E4M3FN>
+graph.param @s : tensor<2x3xf8E8M0FNU>
+func.func @odd_blocks(%x: tensor<?x96xf32>) -> tensor<?x100xf32> {
+  %w = graph.weight @w : tensor<100x96xf8E4M3FN>
+  %s = graph.weight @s : tensor<2x3xf8E8M0FNU>
+  // expected-error @+1 {{the CPU target supports 128x128 weight blocks only}}
+  %y = graph.linear %x, %w, %s {block = array<i64: 64, 32>} : tensor<?x96xf32>, tensor<100x96xf8E4M3FN>, tensor<2x3xf8E8M0FNU> -> tensor<?x100xf32>
+  return %y : tensor<?x100xf32>
+}
+
+// -----
+
+// Memory planning: parameters and state get 64-byte aligned offsets; compressed caches are
+// sized by the context and tokens_per_entry.
+// RUN: v4c-opt %s -split-input-file --v4c-plan-memory="max-seq-len=1024" | FileCheck %s --check-prefix=PLAN
+// PLAN: graph.param @a : tensor<3xf32> {v4c.bytes = 12 : i64, v4c.offset = 0 : i64}
+// PLAN: graph.param @b : tensor<100x64xf4E2M1FN> {v4c.bytes = 3200 : i64, v4c.offset = 64 : i64}
+// PLAN: graph.state @c compressed_kv : tensor<?x128xf32> {tokens_per_entry = 4 : i64, v4c.bytes = 131072 : i64, v4c.capacity = 256 : i64, v4c.offset = 0 : i64}
+graph.param @a : tensor<3xf32>
+graph.param @b : tensor<100x64xf4E2M1FN>
+graph.state @c compressed_kv : tensor<?x128xf32> {tokens_per_entry = 4 : i64}
