@@ -18,6 +18,8 @@ public:
   virtual int64_t vocabSize() const = 0;
   /// Positions processed so far; the next call starts here.
   virtual int64_t position() const = 0;
+  /// Threads the engine may use (1 = the calling thread only). Results do not depend on it.
+  virtual void setThreads(int threads) {}
   /// Forgets all state: the next call starts at position 0.
   virtual void reset() = 0;
   /// Processes `tokens` at positions position()..position()+T-1 (prefill: T tokens at once;

@@ -1,6 +1,7 @@
 #include "runtime/cpu/CpuEngine.h"
 
 #include "runtime/artifact/Artifact.h"
+#include "runtime/kernels/Gemm.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -61,10 +62,12 @@ public:
     hidden = embed->shape[1];
     streams = hcHead->shape[0];
     weights = weightSegment;
-    if (linkedForward)
+    if (linkedForward) {
       forwardFn = reinterpret_cast<ForwardFn>(linkedForward);
-    else if (!loadCode(*code, error))
+      setThreadsFn = v4c_set_num_threads; // the executable links the microkernels itself
+    } else if (!loadCode(*code, error)) {
       return false;
+    }
     stateBytes = artifact->state().arenaSize;
     state = static_cast<uint8_t *>(std::aligned_alloc(64, roundUp(std::max<uint64_t>(stateBytes, 64))));
     if (!state)
@@ -74,6 +77,10 @@ public:
   }
 
   int64_t vocabSize() const override { return vocab; }
+  void setThreads(int threads) override {
+    if (setThreadsFn)
+      setThreadsFn(threads);
+  }
   int64_t position() const override { return pos; }
   void reset() override {
     pos = 0;
@@ -129,6 +136,8 @@ private:
       return fail(error, artifact->path() + ": cannot load the compiled code: " +
                              (written ? dlerror() : "write failed"));
     forwardFn = reinterpret_cast<ForwardFn>(dlsym(library, "_mlir_ciface_forward"));
+    // The model's own copy of the microkernels (linked into its shared object) owns its threads.
+    setThreadsFn = reinterpret_cast<void (*)(int)>(dlsym(library, "v4c_set_num_threads"));
     if (!forwardFn)
       return fail(error, artifact->path() + ": the code has no 'forward' entry point");
     return true;
@@ -138,6 +147,7 @@ private:
   const artifact::SegmentView *weights = nullptr;
   void *library = nullptr;
   ForwardFn forwardFn = nullptr;
+  void (*setThreadsFn)(int) = nullptr;
   uint8_t *state = nullptr;
   uint64_t stateBytes = 0;
   int64_t vocab = 0, hidden = 0, streams = 0, pos = 0;

@@ -2,6 +2,7 @@
 // zero padding, FP4's group order) and the choice of variant, made once from the CPU's features.
 // Compiled for the baseline ISA; the variants live in GemmAvx512/GemmAvx2/GemmPortable.
 #include "runtime/kernels/GemmInternal.h"
+#include "runtime/kernels/ThreadPool.h"
 
 #if V4C_KERNELS_X86
 #include <xmmintrin.h>
@@ -203,8 +204,26 @@ extern "C" void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, in
     p.x = prepared.data();
     p.ldx = ldx;
   }
-  variant.run(p);
+  // Split N over the threads in 64-row chunks (each column is computed the same way whichever
+  // chunk holds it, so results do not depend on the thread count); small problems stay serial.
+  constexpr int64_t kChunk = 64, kSerialWork = int64_t(1) << 18;
+  int64_t chunks = ceilDiv(n_end - n_begin, kChunk);
+  int tasks = int(std::min<int64_t>(chunks, threadCount()));
+  if (tasks <= 1 || m * k * (n_end - n_begin) < kSerialWork)
+    return variant.run(p);
+  int64_t perTask = ceilDiv(chunks, tasks) * kChunk;
+  parallelFor(tasks, [&](int t) {
+    PinnedFpEnvironment pinnedHere; // MXCSR is per thread
+    Problem part = p;
+    part.nBegin = n_begin + t * perTask;
+    part.nEnd = std::min(n_end, part.nBegin + perTask);
+    if (part.nBegin < part.nEnd)
+      variant.run(part);
+  });
 }
+
+extern "C" void v4c_set_num_threads(int threads) { setThreadCount(threads); }
+extern "C" int v4c_get_num_threads(void) { return threadCount(); }
 
 extern "C" const char *v4c_gemm_variant(void) { return currentVariant().name; }
 

@@ -41,6 +41,11 @@ void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, int32_t wform
 /* The variant in use: "avx512", "avx2" or "portable". */
 const char *v4c_gemm_variant(void);
 
+/* Threads the GEMMs may use (process-wide, default 1): N is split in 64-row chunks, so results
+ * are the same for every thread count. */
+void v4c_set_num_threads(int threads);
+int v4c_get_num_threads(void);
+
 /* Forces a variant by name (for tests and benchmarks); NULL or "auto" restores the CPU-based
  * choice. Returns 0, changing nothing, when the variant is unknown or this CPU lacks it. Not
  * meant to be called while other threads run v4c_gemm. */

@@ -28,6 +28,7 @@ const char *kUsage =
     "  --top-p P             nucleus sampling mass, 0 < P <= 1 (default 1)\n"
     "  --seed S              random seed for sampling (default 0)\n"
     "  --dump-logits F.npy   write the input positions' logits as float32 [tokens, vocab]\n"
+    "  --num-threads N       threads for the matrix products (default 1)\n"
     "  --artifact PATH       the weights (default: this program's path + .v4a)\n";
 
 int fail(const std::string &message) {
@@ -57,7 +58,7 @@ bool parseTokens(const char *text, std::vector<int32_t> &tokens) {
 
 int main(int argc, char **argv) {
   std::vector<int32_t> tokens;
-  long generate = 0;
+  long generate = 0, threads = 1;
   v4c::SamplingOptions sampling;
   std::string dumpPath, artifactPath = std::string(argv[0]) + ".v4a";
   for (int i = 1; i < argc; ++i) {
@@ -82,6 +83,8 @@ int main(int argc, char **argv) {
       sampling.seed = std::strtoull(value, nullptr, 10);
     } else if (flag == "--dump-logits") {
       dumpPath = value;
+    } else if (flag == "--num-threads") {
+      threads = std::strtol(value, nullptr, 10);
     } else if (flag == "--artifact") {
       artifactPath = value;
     } else {
@@ -90,14 +93,16 @@ int main(int argc, char **argv) {
   }
   if (tokens.empty())
     return fail("--tokens is required (see --help)");
-  if (generate < 0 || !(sampling.temperature >= 0) || !(sampling.topP > 0 && sampling.topP <= 1))
-    return fail("--generate must be >= 0, --temperature >= 0 and --top-p in (0, 1]");
+  if (generate < 0 || threads < 1 || !(sampling.temperature >= 0) ||
+      !(sampling.topP > 0 && sampling.topP <= 1))
+    return fail("--generate must be >= 0, --num-threads >= 1, --temperature >= 0 and --top-p in (0, 1]");
 
   std::string error;
   auto engine = v4c::cpu::openCpuEngine(artifactPath, error,
                                         reinterpret_cast<void *>(&_mlir_ciface_forward));
   if (!engine)
     return fail(error);
+  engine->setThreads(int(threads));
   auto start = std::chrono::steady_clock::now();
   std::vector<float> logits = engine->forward(tokens, error);
   if (logits.empty())

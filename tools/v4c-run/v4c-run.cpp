@@ -73,6 +73,9 @@ cl::opt<float> topP("top-p",
                     cl::desc("Nucleus sampling for --generate: keep the most probable tokens "
                              "up to this probability mass, 0 < P <= 1 (default 1)"),
                     cl::value_desc("P"), cl::init(1), cl::cat(runCategory));
+cl::opt<unsigned> threads("num-threads",
+                          cl::desc("Threads for compiled code (results do not depend on it)"),
+                          cl::init(1), cl::cat(runCategory));
 cl::opt<uint64_t> seed("seed", cl::desc("Random seed for --generate (same seed, same tokens)"),
                        cl::value_desc("S"), cl::init(0), cl::cat(runCategory));
 
@@ -223,7 +226,7 @@ int main(int argc, char **argv) {
     engine = cpu::openCpuEngine(modelPath, error);
     if (!*engine)
       engine = llvm::createStringError(error);
-    description = "compiled CPU code";
+    description = "compiled CPU code, " + std::to_string(threads) + " thread(s)";
   } else {
     engine = openReferenceEngine(checkpoint);
     description = std::string("reference engine, ") +
@@ -234,6 +237,9 @@ int main(int argc, char **argv) {
     llvm::errs() << "\n";
     return fail(engine.takeError());
   }
+  if (threads < 1)
+    return fail("--num-threads must be at least 1");
+  (*engine)->setThreads(int(threads));
   const int64_t vocab = (*engine)->vocabSize();
   if (vocab <= 0 || vocab > INT32_MAX) {
     llvm::errs() << "\n";

@@ -424,7 +424,7 @@ LogicalResult IndexTopkOp::verify() {
   if (failed(checkShape(*this, "weights", getWeights(), {t, heads})) ||
       failed(checkShape(*this, "keys", getKeys(), {kAny, width})) ||
       failed(checkShape(*this, "positions", getPositions(), {t})) ||
-      failed(checkShape(*this, "result", getResult(), {t, getTopk()})))
+      failed(checkShape(*this, "result", getResult(), {t, int64_t(getTopk())})))
     return failure();
   return success();
 }
@@ -459,7 +459,7 @@ LogicalResult SparseAttentionOp::verifySymbolUses(SymbolTableCollection &symbols
   if (failed(state))
     return failure();
   return checkShape(*this, ("window state @" + getWindowState()).str(), state->getType(),
-                    {getWindow(), dim(getQueries(), 2)});
+                    {int64_t(getWindow()), dim(getQueries(), 2)});
 }
 
 //===----------------------------------------------------------------------===//
