@@ -24,6 +24,7 @@
 
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/TargetSelect.h"
@@ -111,6 +112,12 @@ llvm::Expected<llvm::SmallVector<char, 0>> emitObject(ModuleOp module, const Cpu
   if (!target)
     return llvm::createStringError("no LLVM target for %s: %s", triple.c_str(), error.c_str());
   std::string cpu = options.cpu == "host" ? llvm::sys::getHostCPUName().str() : options.cpu;
+  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
+      target->createMCSubtargetInfo(llvm::Triple(triple), cpu, ""));
+  if (!subtarget || !subtarget->isCPUStringValid(cpu))
+    return llvm::createStringError("--cpu %s is not a CPU LLVM knows for %s (try host, "
+                                   "x86-64-v3, x86-64-v4, skylake-avx512, znver4, ...)",
+                                   cpu.c_str(), triple.c_str());
   std::string features;
   if (options.cpu == "host") {
     llvm::SubtargetFeatures hostFeatures;
