@@ -1,7 +1,8 @@
 // v4c: the compiler driver. Reads top to bottom like the pipeline it drives:
 //   gen     -> a synthetic V4 checkpoint (config.json + sharded safetensors)
 //   import  -> checkpoint directory to graph-dialect IR (text or bytecode)
-//   compile -> a .v4a artifact: weights in the planned layout + compiled code (CPU target)
+//   compile -> a .v4a artifact from a checkpoint or its graph IR: weights in the planned
+//              layout + compiled code (CPU target)
 #include "codegen/cpu/CompileCpu.h"
 #include "frontend/import/GraphBuilder.h"
 #include "frontend/synthetic/SyntheticCheckpoint.h"
@@ -9,6 +10,7 @@
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/WithColor.h"
@@ -40,7 +42,8 @@ cl::opt<bool> importBytecode("emit-bytecode", cl::desc("Write MLIR bytecode inst
                              cl::sub(importCmd));
 
 cl::SubCommand compileCmd("compile", "Compile a checkpoint for a target into a .v4a artifact");
-cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir>"), cl::Required,
+cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir | model.mlir>"),
+                                  cl::Required,
                                   cl::sub(compileCmd));
 cl::opt<std::string> compileTarget("target", cl::desc("cpu (npu: not implemented yet)"),
                                    cl::init("cpu"), cl::sub(compileCmd));
@@ -159,24 +162,47 @@ int runCompile() {
   if (compileMaxSeqLen < 1)
     return fail(llvm::createStringError("--max-seq-len must be positive"));
   Progress progress;
-  progress.stage("reading " + compileInput);
-  auto checkpoint = Checkpoint::open(compileInput);
-  if (!checkpoint)
-    return fail(checkpoint.takeError());
-  if (!(*checkpoint)->hasWeights())
-    return fail(llvm::createStringError("%s holds only config.json: compiling needs weights",
-                                        compileInput.c_str()));
-  progress.finish(std::to_string((*checkpoint)->tensors().size()) + " tensors");
-
-  progress.stage("importing");
   mlir::DialectRegistry registry;
   cpu::registerCpuDependencies(registry);
   mlir::MLIRContext context(registry);
   context.loadAllAvailableDialects();
-  auto module = buildV4Graph(context, (*checkpoint)->config(), checkpoint->get());
-  if (!module)
-    return fail(module.takeError());
-  progress.finish();
+
+  // The input is a checkpoint directory, or graph IR imported from one (which names its
+  // checkpoint in the `v4c.checkpoint` attribute: the weights come from there).
+  bool fromIR = !llvm::sys::fs::is_directory(compileInput);
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  std::string checkpointDir = compileInput;
+  if (fromIR) {
+    progress.stage("parsing " + compileInput);
+    module = mlir::parseSourceFile<mlir::ModuleOp>(compileInput, &context);
+    if (!module)
+      return fail(llvm::createStringError("%s: not valid graph IR (see the diagnostics above)",
+                                          compileInput.c_str()));
+    auto dir = (*module)->getAttrOfType<mlir::StringAttr>("v4c.checkpoint");
+    if (!dir)
+      return fail(llvm::createStringError(
+          "%s has no weights (imported from config.json only, or no v4c.checkpoint attribute)",
+          compileInput.c_str()));
+    checkpointDir = dir.str();
+    progress.finish();
+  }
+  progress.stage("reading " + checkpointDir);
+  auto checkpoint = Checkpoint::open(checkpointDir);
+  if (!checkpoint)
+    return fail(checkpoint.takeError());
+  if (!(*checkpoint)->hasWeights())
+    return fail(llvm::createStringError("%s holds only config.json: compiling needs weights",
+                                        checkpointDir.c_str()));
+  progress.finish(std::to_string((*checkpoint)->tensors().size()) + " tensors");
+
+  if (!fromIR) {
+    progress.stage("importing");
+    auto built = buildV4Graph(context, (*checkpoint)->config(), checkpoint->get());
+    if (!built)
+      return fail(built.takeError());
+    module = std::move(*built);
+    progress.finish();
+  }
 
   cpu::CpuOptions options;
   options.cpu = compileCpu;
@@ -185,7 +211,7 @@ int runCompile() {
   bool exe = compileEmit == EmitKind::Executable;
   std::string artifactPath = exe ? compileOut + ".v4a" : std::string(compileOut);
   llvm::Error compiled = cpu::compileToArtifact(
-      **module, **checkpoint, options, artifactPath,
+      *module, **checkpoint, options, artifactPath,
       [&](llvm::StringRef what) { progress.stage(what.str()); },
       exe ? llvm::StringRef(compileOut) : llvm::StringRef());
   progress.finish();
@@ -204,7 +230,7 @@ int main(int argc, char **argv) {
       "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
       "  v4c gen --preset tiny|small [--seed N] [--bf16] -o DIR\n"
       "  v4c import DIR -o model.mlir [--emit-bytecode]\n"
-      "  v4c compile DIR --target cpu [--precision-mode faithful|dequant] [--cpu host] -o OUT.v4a\n\n"
+      "  v4c compile DIR|model.mlir --target cpu [--precision-mode faithful|dequant] [--cpu host] -o OUT.v4a\n\n"
       "'v4c <command> --help' explains each command.\n");
   if (genCmd)
     return runGen();
