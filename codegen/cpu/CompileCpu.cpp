@@ -208,7 +208,21 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
         return llvm::createStringError("checkpoint has no tensor '%s'", source.c_str());
       parts.push_back(info);
     }
-    writer.addTensor(weights, {t.name, storedDType(t.type), storedShape(t.type), t.sources},
+    // Stacked experts are written expert by expert, each as its own tensor (named as in the
+    // checkpoint), so that no buffer holds a whole layer's experts. Each expert is a multiple of
+    // the 64-byte alignment, so they lie back to back exactly as the stacked layout wants.
+    std::vector<int64_t> shape = storedShape(t.type);
+    uint64_t partBytes = parts.front()->size;
+    bool perExpert = parts.size() > 1 && partBytes % kTensorAlignment == 0 &&
+                     llvm::all_of(parts, [&](const TensorInfo *p) { return p->size == partBytes; });
+    if (perExpert) {
+      std::vector<int64_t> expertShape(shape.begin() + 1, shape.end());
+      for (const TensorInfo *info : parts)
+        writer.addTensor(weights, {info->name, storedDType(t.type), expertShape, {info->name}},
+                         artifact::copyFrom(checkpoint.bytes(*info).data()));
+      continue;
+    }
+    writer.addTensor(weights, {t.name, storedDType(t.type), shape, t.sources},
                      [&checkpoint, parts](uint8_t *dst, uint64_t size, std::string &error) {
                        uint64_t at = 0;
                        for (const TensorInfo *info : parts) { // experts, one after the other
@@ -235,6 +249,8 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
     return llvm::createStringError("%s", error.c_str());
   for (const PlannedTensor &t : tensors) {
     const artifact::TensorView *view = written->tensor(t.name);
+    if (!view) // written expert by expert: the first one starts the stack
+      view = written->tensor(t.sources.front());
     if (!view || int64_t(view->offset) != t.offset) {
       llvm::sys::fs::remove(output);
       return llvm::createStringError("internal error: tensor '%s' is not at its planned offset",

@@ -5,6 +5,7 @@
 #include "codegen/cpu/CompileCpu.h"
 #include "frontend/import/GraphBuilder.h"
 #include "frontend/synthetic/SyntheticCheckpoint.h"
+#include "runtime/artifact/Artifact.h"
 #include "runtime/cpu/CpuEngine.h"
 #include "runtime/reference/ReferenceModel.h"
 
@@ -168,7 +169,7 @@ TEST_F(CpuEndToEndTest, FaithfulModeAgreementIsReported) {
   EXPECT_GE(double(steps.sameArgmax) / steps.positions, 0.99);
 }
 
-TEST_F(CpuEndToEndTest, CompilingTwiceGivesIdenticalBytes) {
+TEST_F(CpuEndToEndTest, CompilingTwiceGivesIdenticalBytesAndExpertsLieBackToBack) {
   auto ckpt = checkpoint(false);
   ASSERT_TRUE(ckpt);
   std::string a = compile(*ckpt, false, "twice-a.v4a"), b = compile(*ckpt, false, "twice-b.v4a");
@@ -181,6 +182,18 @@ TEST_F(CpuEndToEndTest, CompilingTwiceGivesIdenticalBytes) {
     ++first;
   EXPECT_EQ(first, x.size()) << "the artifacts first differ at byte " << first << " of "
                              << x.size();
+
+  // Routed experts are stored one tensor per expert (no layer-sized buffer while writing),
+  // contiguous, in expert order: the stacked layout the generated code indexes.
+  std::string error;
+  auto artifact = artifact::openArtifact(a, error);
+  ASSERT_TRUE(artifact) << error;
+  const artifact::TensorView *e0 = artifact->tensor("layers.2.ffn.experts.0.w1.weight");
+  const artifact::TensorView *e1 = artifact->tensor("layers.2.ffn.experts.1.w1.weight");
+  ASSERT_TRUE(e0 && e1);
+  EXPECT_EQ(e0->shape, (std::vector<int64_t>{128, 128})); // FP4 packed two per byte
+  EXPECT_EQ(e1->offset, e0->offset + e0->byteSize);
+  EXPECT_EQ(artifact->tensor("layers.2.ffn.experts.w1.weight"), nullptr);
 }
 
 TEST_F(CpuEndToEndTest, CorruptArtifactsAreRejectedByName) {
