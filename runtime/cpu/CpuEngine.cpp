@@ -131,7 +131,10 @@ private:
     bool written = ::write(fd, code.data, code.size) == ssize_t(code.size);
     close(fd);
     library = written ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) : nullptr;
-    unlink(path.c_str());
+    // V4C_KEEP_CODE=1 leaves the file for profilers, which read symbols from it.
+    const char *keep = std::getenv("V4C_KEEP_CODE");
+    if (!keep || std::string(keep) != "1")
+      unlink(path.c_str());
     if (!library)
       return fail(error, artifact->path() + ": cannot load the compiled code: " +
                              (written ? dlerror() : "write failed"));
