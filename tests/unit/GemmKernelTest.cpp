@@ -497,3 +497,41 @@ TEST(GemmKernelTest, BadArgumentsFillTheRangeWithNaN) {
            y.data(), 8);
   EXPECT_TRUE(std::isnan(y[0])); // FP4 needs an even k
 }
+
+namespace {
+
+// Threads split N into 64-row chunks; every column is computed the same way whichever thread
+// holds it, so a product large enough to be threaded gives the same bits for 1, 2 and 3
+// threads (and splits that do not fall on chunk boundaries still cover every column).
+TEST(GemmKernelTest, ThreadedProductsAreBitIdentical) {
+  const int64_t n = 2048 + 37, k = 4096, m = 3;
+  std::mt19937_64 rng(7);
+  std::vector<uint8_t> w(size_t(n * k)), scale(size_t(((n + 127) / 128) * (k / 128)));
+  for (uint8_t &b : w) {
+    b = uint8_t(rng());
+    if ((b & 0x7F) == 0x7F) // no NaN codes
+      b ^= 1;
+  }
+  for (uint8_t &s : scale)
+    s = uint8_t(120 + rng() % 8);
+  std::vector<float> x(size_t(m * k));
+  std::normal_distribution<float> normal;
+  for (float &v : x)
+    v = normal(rng);
+  auto run = [&](int threads) {
+    v4c_set_num_threads(threads);
+    std::vector<float> y(size_t(m * n), -1.0f);
+    v4c_gemm(x.data(), m, k, w.data(), V4C_W_FP8_E4M3, scale.data(), V4C_SCALE_E8M0, n, 0, n, 1,
+             y.data(), n);
+    return y;
+  };
+  std::vector<float> one = run(1), two = run(2), three = run(3);
+  v4c_set_num_threads(1);
+  EXPECT_EQ(v4c_get_num_threads(), 1);
+  for (float v : two)
+    ASSERT_NE(v, -1.0f) << "a column was not computed";
+  EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)), 0);
+}
+
+} // namespace
