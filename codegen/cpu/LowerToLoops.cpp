@@ -431,14 +431,32 @@ private:
     });
   }
 
-  SmallVector<Value> lowerOp(graph::HcPreOp op, LoopEmitter &e) {
-    Value streams = e.buffer(op.getStreams()), fn = e.buffer(op.getFn());
-    Value base = e.buffer(op.getBase()), scale = e.buffer(op.getScale());
+  /// The buffers and sizes hc_pre and hc_head share: streams [T, n, D] and the mix params.
+  struct HcOperands {
+    Value streams, fn, base, scale, T, y; // y: the [T, D] result both produce
+    int64_t n, d;
+  };
+  template <typename Op>
+  HcOperands hcOperands(Op op, LoopEmitter &e) {
+    HcOperands h;
+    h.streams = e.buffer(op.getStreams());
+    h.fn = e.buffer(op.getFn());
+    h.base = e.buffer(op.getBase());
+    h.scale = e.buffer(op.getScale());
     auto type = cast<RankedTensorType>(op.getStreams().getType());
-    int64_t n = type.getDimSize(1), d = type.getDimSize(2);
-    Value T = e.dim(streams, 0);
+    h.n = type.getDimSize(1);
+    h.d = type.getDimSize(2);
+    h.T = e.dim(h.streams, 0);
+    h.y = e.alloc(RankedTensorType::get({ShapedType::kDynamic, h.d}, e.builder().getF32Type()),
+                  {h.T});
+    return h;
+  }
+
+  SmallVector<Value> lowerOp(graph::HcPreOp op, LoopEmitter &e) {
+    HcOperands h = hcOperands(op, e);
+    Value streams = h.streams, fn = h.fn, base = h.base, scale = h.scale, T = h.T, y = h.y;
+    int64_t n = h.n, d = h.d;
     Type f32 = e.builder().getF32Type();
-    Value y = e.alloc(RankedTensorType::get({ShapedType::kDynamic, d}, f32), {T});
     Value post = e.alloc(RankedTensorType::get({ShapedType::kDynamic, n}, f32), {T});
     Value comb = e.alloc(RankedTensorType::get({ShapedType::kDynamic, n, n}, f32), {T});
     int64_t mixCount = (2 + n) * n;
@@ -492,13 +510,10 @@ private:
   }
 
   SmallVector<Value> lowerOp(graph::HcHeadOp op, LoopEmitter &e) {
-    Value streams = e.buffer(op.getStreams()), fn = e.buffer(op.getFn());
-    Value base = e.buffer(op.getBase()), scale = e.buffer(op.getScale());
-    auto type = cast<RankedTensorType>(op.getStreams().getType());
-    int64_t n = type.getDimSize(1), d = type.getDimSize(2);
-    Value T = e.dim(streams, 0);
+    HcOperands h = hcOperands(op, e);
+    Value streams = h.streams, fn = h.fn, base = h.base, scale = h.scale, T = h.T, y = h.y;
+    int64_t n = h.n, d = h.d;
     Type f32 = e.builder().getF32Type();
-    Value y = e.alloc(RankedTensorType::get({ShapedType::kDynamic, d}, f32), {T});
     Value mixes = e.alloc(RankedTensorType::get({n}, f32), {});
     double hcEps = op.getHcEps().convertToDouble();
     e.loop(0, T, [&](Value t) {

@@ -21,16 +21,8 @@ using namespace v4c::artifact;
 
 namespace {
 
-std::string readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
-void writeBytes(const std::string &path, const std::string &bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
+using v4c::test::readBytes;
+using v4c::test::writeBytes;
 
 std::vector<std::string> listDir(const std::string &dir) {
   std::vector<std::string> names;

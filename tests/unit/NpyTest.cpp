@@ -16,16 +16,8 @@ using namespace v4c;
 
 namespace {
 
-std::string readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
-void writeBytes(const std::string &path, const std::string &bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using v4c::test::readBytes;
+using v4c::test::writeBytes;
 
 /// A hand-made .npy image: magic, version, little-endian header length, header, data bytes.
 std::string npyImage(const std::string &header, size_t dataBytes, unsigned char major = 1) {

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace v4c::test {
@@ -29,5 +31,18 @@ public:
 private:
   llvm::SmallString<256> path_;
 };
+
+/// A whole file as bytes ("" if it cannot be read).
+inline std::string readBytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+/// Replaces a file's contents.
+inline void writeBytes(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
 
 } // namespace v4c::test
