@@ -1,6 +1,7 @@
 #include "runtime/cpu/CpuEngine.h"
 
 #include "runtime/artifact/Artifact.h"
+#include "runtime/cpu/MemRefDescriptor.h"
 #include "runtime/kernels/Gemm.h"
 
 #include <cstdlib>
@@ -10,28 +11,6 @@
 
 namespace v4c::cpu {
 namespace {
-
-/// MLIR's memref descriptor for rank N (what `_mlir_ciface_*` functions take by pointer).
-template <typename T, int N>
-struct MemRef {
-  T *allocated;
-  T *aligned;
-  int64_t offset;
-  int64_t sizes[N];
-  int64_t strides[N];
-};
-
-template <typename T, int N>
-MemRef<T, N> view(T *data, const int64_t (&sizes)[N]) {
-  MemRef<T, N> m{data, data, 0, {}, {}};
-  int64_t stride = 1;
-  for (int i = N - 1; i >= 0; --i) {
-    m.sizes[i] = sizes[i];
-    m.strides[i] = stride;
-    stride *= sizes[i];
-  }
-  return m;
-}
 
 using Bytes = MemRef<uint8_t, 1>;
 using ForwardFn = void (*)(MemRef<int32_t, 1> *, int64_t, Bytes *, Bytes *, MemRef<float, 2> *,
@@ -101,11 +80,11 @@ public:
     }
     int64_t T = tokens.size();
     std::vector<float> logits(T * vocab), finalStreams(T * streams * hidden);
-    auto tokenView = view(const_cast<int32_t *>(tokens.data()), {T});
-    auto weightView = view(const_cast<uint8_t *>(weights->data), {int64_t(weights->size)});
-    auto stateView = view(state, {int64_t(stateBytes)});
-    auto logitsView = view(logits.data(), {T, vocab});
-    auto streamsView = view(finalStreams.data(), {T, streams, hidden});
+    auto tokenView = rowMajor(const_cast<int32_t *>(tokens.data()), {T});
+    auto weightView = rowMajor(const_cast<uint8_t *>(weights->data), {int64_t(weights->size)});
+    auto stateView = rowMajor(state, {int64_t(stateBytes)});
+    auto logitsView = rowMajor(logits.data(), {T, vocab});
+    auto streamsView = rowMajor(finalStreams.data(), {T, streams, hidden});
     forwardFn(&tokenView, pos, &weightView, &stateView, &logitsView, &streamsView);
     pos += T;
     return logits;

@@ -9,6 +9,7 @@
 #include "codegen/cpu/MemoryPlan.h"
 #include "frontend/checkpoint/LowPrecision.h"
 #include "ir/Graph/IR/GraphOps.h"
+#include "runtime/cpu/MemRefDescriptor.h"
 #include "runtime/reference/Kernels.h"
 #include "tests/unit/TestSupport.h"
 
@@ -42,27 +43,14 @@ namespace ref = v4c::reference;
 // Harness: compile a module, call its entry points with MLIR memref descriptors
 //===----------------------------------------------------------------------===//
 
-/// MLIR's ranked memref descriptor, what `_mlir_ciface_*` functions take by pointer.
+/// Entry points are called through untyped descriptors (runtime/cpu/MemRefDescriptor.h).
 template <int N>
-struct MemRef {
-  void *allocated;
-  void *aligned;
-  int64_t offset;
-  int64_t sizes[N];
-  int64_t strides[N];
-};
+using MemRef = v4c::cpu::MemRef<void, N>;
 
 /// A row-major descriptor over `data` (which must outlive the call).
 template <int N, typename T>
 MemRef<N> desc(T *data, const int64_t (&sizes)[N]) {
-  MemRef<N> m{data, data, 0, {}, {}};
-  int64_t stride = 1;
-  for (int i = N - 1; i >= 0; --i) {
-    m.sizes[i] = sizes[i];
-    m.strides[i] = stride;
-    stride *= sizes[i];
-  }
-  return m;
+  return v4c::cpu::rowMajor<void, N>(static_cast<void *>(const_cast<std::remove_const_t<T> *>(data)), sizes);
 }
 template <int N, typename T>
 MemRef<N> desc(std::vector<T> &data, const int64_t (&sizes)[N]) {
