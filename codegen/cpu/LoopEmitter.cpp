@@ -67,6 +67,17 @@ Value LoopEmitter::sum(Value lb, Value ub, llvm::function_ref<Value(Value)> term
   })[0];
 }
 
+Value LoopEmitter::dot(int64_t lb, int64_t ub, llvm::function_ref<Value(Value)> term) {
+  auto reassociable = arith::FastMathFlagsAttr::get(
+      b.getContext(), arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  return fold(index(lb), index(ub), {f32(0)}, [&](Value i, ValueRange acc) -> SmallVector<Value> {
+    Value t = term(i);
+    if (auto product = t.getDefiningOp<arith::MulFOp>()) // contract: the product may fuse into an FMA
+      product.setFastmathAttr(reassociable);
+    return {b.create<arith::AddFOp>(loc, acc[0], t, reassociable)};
+  })[0];
+}
+
 Value LoopEmitter::blockedSum(int64_t n, llvm::function_ref<Value(Value)> term) {
   constexpr int64_t kBlock = 128;
   int64_t blocks = (n + kBlock - 1) / kBlock;

@@ -55,6 +55,10 @@ public:
   mlir::Value sum(int64_t lb, int64_t ub, llvm::function_ref<mlir::Value(mlir::Value)> term) {
     return sum(index(lb), index(ub), term);
   }
+  /// Σ term(i) for i in [lb, ub) in any order: the adds may be reassociated, so LLVM turns the
+  /// loop into SIMD partial sums (a few ulps from the reference's left-to-right sum). For dot
+  /// products whose consumers tolerate that: attention and index scores.
+  mlir::Value dot(int64_t lb, int64_t ub, llvm::function_ref<mlir::Value(mlir::Value)> term);
   /// Σ over 128-wide blocks of Σ within the block: DeepSeek's fp32 accumulation order, which
   /// the reference follows (runtime/reference/Kernels.cpp matmul).
   mlir::Value blockedSum(int64_t n, llvm::function_ref<mlir::Value(mlir::Value)> term);

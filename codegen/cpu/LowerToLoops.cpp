@@ -781,7 +781,7 @@ private:
         Value acc = e.f32(0);
         for (int64_t j = 0; j < heads; ++j) {
           Value jj = e.index(j);
-          Value dot = e.sum(0, dim, [&](Value c) { return e.mul(e.load(q, {t, jj, c}), e.load(keys, {i, c})); });
+          Value dot = e.dot(0, dim, [&](Value c) { return e.mul(e.load(q, {t, jj, c}), e.load(keys, {i, c})); });
           acc = e.add(acc, e.mul(e.mul(e.load(w, {t, jj}), scale), e.maxf(dot, e.f32(0))));
         }
         e.store(acc, scores, i);
@@ -815,25 +815,16 @@ private:
     e.loop(0, T, [&](Value t) {
       Value p = e.addi(start, t);
       Value lo = e.subi(e.maxi(e.addi(p, e.index(1)), e.index(window)), e.index(window));
-      // Calls `body(slot, row, column-0 index list)` for each candidate in the reference's order:
-      // window positions lo..p, then the compressed entries.
-      auto forEachCandidate = [&](llvm::function_ref<void(Value, Value, std::function<Value(Value)>)> body) {
+      // Calls `body(slot, rows, row)` for each candidate in the reference's order: window
+      // positions lo..p, then the compressed entries. Its channels are rows[row, c]. A window
+      // candidate lives in the ring (earlier calls) or in this call's kv; the memref is chosen
+      // once per candidate so that the loops over channels stay branch-free (vectorizable).
+      Value ringRows = b.create<memref::CastOp>(e.location(), cast<MemRefType>(kv.getType()), ring);
+      auto forEachCandidate = [&](llvm::function_ref<void(Value, Value, Value)> body) {
         e.loop(lo, e.addi(p, e.index(1)), [&](Value s) {
-          Value slot = e.subi(s, lo);
           Value fromRing = e.cmpi(Pred::ult, s, start);
-          // Loads of one channel of candidate s: ring for earlier calls, else this call's kv.
-          body(slot, s, [&, s, fromRing](Value c) -> Value {
-            auto ifOp = b.create<scf::IfOp>(e.location(), b.getF32Type(), fromRing, true);
-            {
-              OpBuilder::InsertionGuard guard(b);
-              b.setInsertionPointToStart(ifOp.thenBlock());
-              b.create<scf::YieldOp>(e.location(),
-                                     e.load(ring, {e.remi(s, e.index(window)), c}));
-              b.setInsertionPointToStart(ifOp.elseBlock());
-              b.create<scf::YieldOp>(e.location(), e.load(kv, {e.subi(s, start), c}));
-            }
-            return ifOp.getResult(0);
-          });
+          body(e.subi(s, lo), e.select(fromRing, ringRows, kv),
+               e.select(fromRing, e.remi(s, e.index(window)), e.subi(s, start)));
         });
         if (!compressed)
           return;
@@ -841,17 +832,13 @@ private:
           e.loop(0, e.dim(indices, 1), [&](Value r) {
             Value i = e.loadRaw(indices, {t, r});
             e.ifThen(e.cmpi(Pred::sge, i, e.i32(0)), [&] {
-              Value row = e.toIndex(i);
-              body(e.addi(e.index(window), r), row,
-                   [&, row](Value c) -> Value { return e.load(compressed, {row, c}); });
+              body(e.addi(e.index(window), r), compressed, e.toIndex(i));
             });
           });
         } else {
           Value visible = e.mini(e.divi(e.addi(p, e.index(1)), e.index(ratio)), e.dim(compressed, 0));
-          e.loop(e.index(0), visible, [&](Value i) {
-            body(e.addi(e.index(window), i), i,
-                 [&, i](Value c) -> Value { return e.load(compressed, {i, c}); });
-          });
+          e.loop(e.index(0), visible,
+                 [&](Value i) { body(e.addi(e.index(window), i), compressed, i); });
         }
       };
       e.loop(0, heads, [&](Value h) {
@@ -859,8 +846,8 @@ private:
         // 1. logits and their max (the sink included)
         Value maxLogit = e.alloc(RankedTensorType::get({1}, b.getF32Type()), {});
         e.store(sinkLogit, maxLogit, e.index(0));
-        forEachCandidate([&](Value slot, Value, std::function<Value(Value)> channel) {
-          Value dot = e.sum(0, hd, [&](Value c) { return e.mul(e.load(q, {t, h, c}), channel(c)); });
+        forEachCandidate([&](Value slot, Value rows, Value row) {
+          Value dot = e.dot(0, hd, [&](Value c) { return e.mul(e.load(q, {t, h, c}), e.load(rows, {row, c})); });
           Value l = e.mul(dot, scale);
           e.store(l, logits, slot);
           e.store(e.maxf(e.load(maxLogit, e.index(0)), l), maxLogit, e.index(0));
@@ -869,7 +856,7 @@ private:
         // 2. the denominator: the sink's term, then each candidate's
         Value denominator = e.alloc(RankedTensorType::get({1}, b.getF32Type()), {});
         e.store(e.exp(e.sub(sinkLogit, max)), denominator, e.index(0));
-        forEachCandidate([&](Value slot, Value, std::function<Value(Value)>) {
+        forEachCandidate([&](Value slot, Value, Value) {
           Value w = e.exp(e.sub(e.load(logits, slot), max));
           e.store(w, logits, slot);
           e.store(e.add(e.load(denominator, e.index(0)), w), denominator, e.index(0));
@@ -877,10 +864,10 @@ private:
         Value den = e.load(denominator, e.index(0));
         // 3. o = Σ p_s kv_s
         e.loop(0, hd, [&](Value c) { e.store(e.f32(0), out, {t, h, c}); });
-        forEachCandidate([&](Value slot, Value, std::function<Value(Value)> channel) {
+        forEachCandidate([&](Value slot, Value rows, Value row) {
           Value weight = e.div(e.load(logits, slot), den);
           e.loop(0, hd, [&](Value c) {
-            e.store(e.add(e.load(out, {t, h, c}), e.mul(weight, channel(c))), out, {t, h, c});
+            e.store(e.add(e.load(out, {t, h, c}), e.mul(weight, e.load(rows, {row, c}))), out, {t, h, c});
           });
         });
       });
