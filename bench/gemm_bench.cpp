@@ -92,7 +92,7 @@ float sumPortable(const float *p, size_t n, int streams, bool prefetch) {
 double readRoofline(const std::string &variant) {
   size_t n = (size_t(1) << 30) / sizeof(float);
   std::vector<float> buffer(n, 1.0f);
-  float (*sum)(const float *, size_t, int, bool) = variant == "avx512" ? sumAvx512
+  float (*sum)(const float *, size_t, int, bool) = variant.rfind("avx512", 0) == 0 ? sumAvx512
                                                    : variant == "avx2" ? sumAvx2
                                                                        : sumPortable;
   double best = 0;
@@ -182,7 +182,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i)
     variants.push_back(argv[i]);
   if (variants.empty())
-    for (const char *name : {"avx512", "avx2", "portable"})
+    for (const char *name : {"avx512bf16", "avx512", "avx2", "portable"})
       if (v4c_gemm_force_variant(name))
         variants.push_back(name);
   v4c_gemm_force_variant(nullptr);

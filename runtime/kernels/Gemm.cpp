@@ -75,6 +75,10 @@ bool hasAvx512() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
+bool hasAvx512Bf16() {
+  return hasAvx512() && __builtin_cpu_supports("avx512bf16") &&
+         __builtin_cpu_supports("avx512vbmi");
+}
 bool hasAvx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
          __builtin_cpu_supports("f16c");
@@ -85,6 +89,7 @@ bool always() { return true; }
 // Best first.
 const Variant kVariants[] = {
 #if V4C_KERNELS_X86
+    {"avx512bf16", gemmAvx512Bf16, fp8RoundTripAvx512, hasAvx512Bf16, true},
     {"avx512", gemmAvx512, fp8RoundTripAvx512, hasAvx512, true},
     {"avx2", gemmAvx2, fp8RoundTripAvx2, hasAvx2, true},
 #endif

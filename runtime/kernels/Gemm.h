@@ -38,7 +38,8 @@ void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, int32_t wform
               const void *scale, int32_t sformat, int64_t n_total, int64_t n_begin, int64_t n_end,
               int32_t quantize_act, float *y, int64_t ldy);
 
-/* The variant in use: "avx512", "avx2" or "portable". */
+/* The variant in use: "avx512bf16" (AVX-512 with BF16 dot products for the decode GEMVs),
+ * "avx512", "avx2" or "portable". */
 const char *v4c_gemm_variant(void);
 
 /* Threads the GEMMs may use (process-wide, default 1): N is split in 64-row chunks, so results

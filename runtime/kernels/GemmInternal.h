@@ -59,6 +59,8 @@ static inline int64_t evenOddElement(int64_t slot) {
 void gemmPortable(const Problem &p);
 void gemmAvx2(const Problem &p);
 void gemmAvx512(const Problem &p);
+/// AVX-512 with BF16 dot products for m <= 4 on FP8/FP4 weights, else gemmAvx512.
+void gemmAvx512Bf16(const Problem &p);
 /// v4c_fp8_round_trip of each variant (bit-identical; the SIMD ones vectorize the loops).
 void fp8RoundTripPortable(float *x, int64_t n, int64_t group);
 void fp8RoundTripAvx2(float *x, int64_t n, int64_t group);
@@ -209,6 +211,17 @@ namespace {
 // in evenOddElement order). A format whose SIMD decoding does not produce NaN itself (FP8's
 // codes 0x7F/0xFF) also overrides blockHasNan.
 
+/// The offset from each row's start at which a GEMV tile of R consecutive rows, streamed side
+/// by side and now at `offset` in them, prefetches `distance` bytes ahead: past the end of its
+/// rows it continues into the next tile's, which follow in memory. (Measured: prefetching only
+/// within the tile's own rows leaves each tile to start cold, and the FP8 GEMV at half the
+/// read bandwidth.)
+static inline int64_t tilePrefetchOffset(int64_t offset, int64_t distance, int64_t rowBytes,
+                                         int rows) {
+  int64_t ahead = offset + distance;
+  return ahead / rowBytes * rows * rowBytes + ahead % rowBytes;
+}
+
 /// Where a row starts, its scales, and the scalar K tail shared by all decoders. The format is
 /// a template parameter so that none of its tests survive into the loops. Decoders may produce
 /// the values divided by a power of two, UnitInverse: block sums are multiplied back.
@@ -245,11 +258,10 @@ struct RowBase {
       return __builtin_nanf("");
     return (kFp4 ? 1.0f : readScale(p->scale, p->sformat, scaleBase + kb)) * UnitInverse;
   }
-  /// Touches the row `distance` bytes past block k0, one cache line at a time.
-  void prefetch(int64_t k0, int64_t distance) const {
-    const uint8_t *at = row + weightBytes(Format, k0) + distance;
+  /// Touches one block's worth of bytes at `offset` from the row's start (tilePrefetchOffset).
+  void prefetch(int64_t offset) const {
     for (int64_t off = 0; off < weightBytes(Format, kBlock); off += 64)
-      __builtin_prefetch(at + off);
+      __builtin_prefetch(row + offset + off);
   }
 };
 
@@ -273,9 +285,10 @@ template <class Isa, class Row, int M, int R>
 static void gemvTile(const Problem &p, int64_t n) {
   using V = typename Isa::V;
   constexpr int W = Isa::kWidth, G = kGroup / W;
-  // Software prefetch keeps about 16 KiB of the tile's rows in flight (measured: this machine's
-  // hardware prefetchers alone leave DRAM bandwidth unused with several streams).
+  // Software prefetch keeps about 16 KiB in flight (measured: this machine's hardware
+  // prefetchers alone leave DRAM bandwidth unused with several streams).
   constexpr int64_t kPrefetchDistance = 16384 / R;
+  const int64_t rowBytes = weightBytes(Row::kFormat, p.k);
   Row rows[R];
   V total[R][M];
 #pragma GCC unroll 8
@@ -288,9 +301,11 @@ static void gemvTile(const Problem &p, int64_t n) {
   for (int64_t k0 = 0, kb = 0; k0 < p.k; k0 += kBlock, ++kb) {
     int64_t kEnd = minI64(k0 + kBlock, p.k), kFull = k0 + (kEnd - k0) / kGroup * kGroup;
     V part[R][M];
+    int64_t prefetchOffset =
+        tilePrefetchOffset(weightBytes(Row::kFormat, k0), kPrefetchDistance, rowBytes, R);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      rows[r].prefetch(k0, kPrefetchDistance);
+      rows[r].prefetch(prefetchOffset);
 #pragma GCC unroll 4
       for (int i = 0; i < M; ++i)
         part[r][i] = Isa::zero();

@@ -42,7 +42,7 @@ struct VariantGuard {
 };
 std::vector<std::string> availableVariants() {
   std::vector<std::string> names;
-  for (const char *name : {"portable", "avx2", "avx512"})
+  for (const char *name : {"portable", "avx2", "avx512", "avx512bf16"})
     if (v4c_gemm_force_variant(name))
       names.push_back(name);
   v4c_gemm_force_variant(nullptr);
