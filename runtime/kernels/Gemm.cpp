@@ -210,10 +210,10 @@ extern "C" void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, in
     p.ldx = ldx;
   }
   // Split N over the threads in 64-row chunks (each column is computed the same way whichever
-  // chunk holds it, so results do not depend on the thread count). Problems under ~4M
-  // multiply-adds stay serial: waking a worker costs more than it saves there (measured on
-  // the small preset's expert GEMVs).
-  constexpr int64_t kChunk = 64, kSerialWork = int64_t(1) << 22;
+  // chunk holds it, so results do not depend on the thread count). Products under ~128K
+  // multiply-adds stay serial: handing them to a spinning worker costs more than it saves.
+  // (One task per thread: finer tasks, claimed dynamically, measured slower.)
+  constexpr int64_t kChunk = 64, kSerialWork = int64_t(1) << 17;
   int64_t chunks = ceilDiv(n_end - n_begin, kChunk);
   int tasks = int(std::min<int64_t>(chunks, threadCount()));
   if (tasks <= 1 || m * k * (n_end - n_begin) < kSerialWork)

@@ -29,16 +29,6 @@ namespace {
 constexpr int64_t kUnit = 128; // weights per step: one FP8 scale block, four FP4 groups
 constexpr int kRegs = 4;       // bf16 registers per unit (32 weights each)
 
-/// The word of a unit's x (kRegs registers of 32 words) that meets weight `e` of the unit.
-int64_t fp8Slot(int64_t e) { // per 64 bytes: lane L, byte 8h + j → register h, word 8L + j
-  int64_t chunk = e / 64, lane = e % 64 / 16, half = e % 16 / 8, j = e % 8;
-  return 64 * chunk + 32 * half + 8 * lane + j;
-}
-int64_t fp4Slot(int64_t e) { // lane L = group, byte 8h + j, nibble o → register 2o + h
-  int64_t lane = e / 32, pair = e % 32 / 2, nibble = e % 2;
-  return 32 * (2 * nibble + pair / 8) + 8 * lane + pair % 8;
-}
-
 /// Low and high bytes of the bf16 of every E4M3 magnitude (0x7F: a quiet NaN) and E2M1 code.
 struct alignas(64) Bf16Tables {
   uint8_t e4m3Lo[128], e4m3Hi[128], e2m1Lo[64], e2m1Hi[64];
@@ -84,41 +74,80 @@ struct Scratch {
 };
 thread_local Scratch scratch;
 
+/// 16 floats of a row at `at`, zero from `valid` on (valid may be <= 0).
+__m512 loadFloats(const float *at, int64_t valid) {
+  if (valid >= 16)
+    return _mm512_loadu_ps(at);
+  return _mm512_maskz_loadu_ps(valid <= 0 ? 0 : __mmask16((1u << valid) - 1), at);
+}
+
+/// The 128 bf16 words of one unit's piece, from 32-word vectors in p.x's order (natural[w]
+/// holds x 32w..32w+31), moved into decoder order. Both orders keep words in runs of 8 (one
+/// 128-bit lane), so this is a shuffle of lanes:
+///   FP8: per 64 weights, decoder register h lane L holds weights 16L + 8h + j (j < 8).
+///   FP4: decoder register r lane L holds the 8 weights of group L that p.x (evenOddElement
+///     order) keeps at 8r..8r+7 of the group: a 4x4 transpose of lanes.
+void toDecoderOrder(bool fp4, const __m512i (&natural)[kRegs], __m512i (&out)[kRegs]) {
+  if (!fp4) {
+    for (int half = 0; half < 2; ++half) {
+      out[2 * half] = _mm512_shuffle_i64x2(natural[2 * half], natural[2 * half + 1], 0x88);
+      out[2 * half + 1] = _mm512_shuffle_i64x2(natural[2 * half], natural[2 * half + 1], 0xDD);
+    }
+    return;
+  }
+  __m512i t0 = _mm512_shuffle_i64x2(natural[0], natural[1], 0x44);
+  __m512i t1 = _mm512_shuffle_i64x2(natural[0], natural[1], 0xEE);
+  __m512i t2 = _mm512_shuffle_i64x2(natural[2], natural[3], 0x44);
+  __m512i t3 = _mm512_shuffle_i64x2(natural[2], natural[3], 0xEE);
+  out[0] = _mm512_shuffle_i64x2(t0, t2, 0x88);
+  out[1] = _mm512_shuffle_i64x2(t0, t2, 0xDD);
+  out[2] = _mm512_shuffle_i64x2(t1, t3, 0x88);
+  out[3] = _mm512_shuffle_i64x2(t1, t3, 0xDD);
+}
+
 /// Splits p.x into bf16 pieces in decoder order. False when x holds Inf or NaN (the split
 /// would turn them into NaN) or memory runs out: the caller takes the fp32 path.
 bool prepareActivations(const Problem &p, bool fp4, Bf16Activations &out) {
-  int64_t units = ceilDiv(p.k, kUnit);
-  bool oneSuffices = true;
+  const int64_t units = ceilDiv(p.k, kUnit);
+  const __m512i exponent = _mm512_set1_epi32(0x7F800000), low = _mm512_set1_epi32(0xFFFF);
+  __mmask16 nonFinite = 0, inexact = 0;
   for (int64_t i = 0; i < p.m; ++i)
-    for (int64_t c = 0; c < p.k; ++c) {
-      uint32_t bits = bitsOf(p.x[i * p.ldx + c]);
-      if ((bits & 0x7F800000u) == 0x7F800000u)
-        return false;
-      oneSuffices &= (bits & 0xFFFFu) == 0;
+    for (int64_t c = 0; c < p.ldx; c += 16) {
+      __m512i bits = _mm512_castps_si512(loadFloats(p.x + i * p.ldx + c, p.ldx - c));
+      nonFinite |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exponent), exponent);
+      inexact |= _mm512_test_epi32_mask(bits, low);
     }
-  int64_t pieces = oneSuffices ? 1 : 3;
+  if (nonFinite)
+    return false;
+  const int64_t pieces = inexact ? 3 : 1;
   uint16_t *words = scratch.reserve(size_t(p.m * pieces * units * kUnit));
   if (!words)
     return false;
+  out = {words, units, pieces};
+  const __m512 top = _mm512_castsi512_ps(_mm512_set1_epi32(int(0xFFFF0000u)));
   for (int64_t i = 0; i < p.m; ++i)
     for (int64_t u = 0; u < units; ++u) {
-      uint16_t *piece[3];
-      for (int64_t s = 0; s < pieces; ++s)
-        piece[s] = words + ((i * pieces + s) * units + u) * kUnit;
-      for (int64_t e = 0; e < kUnit; ++e) {
-        int64_t c = u * kUnit + e;
-        // p.x holds FP4 groups in evenOddElement order: element 2j at slot j, 2j+1 at 16 + j.
-        int64_t at = !fp4 ? c : c / kGroup * kGroup + (c % 2) * (kGroup / 2) + c % kGroup / 2;
-        float rest = c < p.k ? p.x[i * p.ldx + at] : 0.0f;
-        int64_t slot = fp4 ? fp4Slot(e) : fp8Slot(e);
-        for (int64_t s = 0; s < pieces; ++s) { // truncation: each piece is exact, rest too
-          uint32_t top = bitsOf(rest) & 0xFFFF0000u;
-          piece[s][slot] = uint16_t(top >> 16);
-          rest -= floatOf(top);
+      __m512 rest[2 * kRegs]; // the unit's x (zero past the padded row), then what is left
+      for (int q = 0; q < 2 * kRegs; ++q) {
+        int64_t c = u * kUnit + 16 * q;
+        rest[q] = loadFloats(p.x + i * p.ldx + c, p.ldx - c);
+      }
+      for (int64_t s = 0; s < pieces; ++s) {
+        __m512i natural[kRegs], ordered[kRegs];
+        for (int w = 0; w < kRegs; ++w) {
+          // Truncation to bf16 keeps each piece exact and leaves an exact remainder.
+          __m512 first = _mm512_and_ps(rest[2 * w], top);
+          __m512 second = _mm512_and_ps(rest[2 * w + 1], top);
+          natural[w] = __m512i(_mm512_cvtne2ps_pbh(second, first)); // exact: bf16 values
+          rest[2 * w] = _mm512_sub_ps(rest[2 * w], first);
+          rest[2 * w + 1] = _mm512_sub_ps(rest[2 * w + 1], second);
         }
+        toDecoderOrder(fp4, natural, ordered);
+        uint16_t *to = words + ((i * pieces + s) * units + u) * kUnit;
+        for (int w = 0; w < kRegs; ++w)
+          _mm512_store_si512(to + 32 * w, ordered[w]);
       }
     }
-  out = {words, units, pieces};
   return true;
 }
 
