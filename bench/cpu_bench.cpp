@@ -26,12 +26,19 @@ namespace cl = llvm::cl;
 
 namespace {
 
-cl::opt<std::string> checkpointDir("checkpoint", cl::desc("Checkpoint (default: generate --preset)"));
-cl::opt<std::string> preset("preset", cl::desc("Preset to generate"), cl::init("small"));
-cl::opt<std::string> workDir("work", cl::desc("Scratch directory"), cl::init("bench-out"));
-cl::opt<std::string> jsonPath("json", cl::desc("JSON results"), cl::init("bench-out/cpu.json"));
-cl::opt<int> decodeSteps("decode", cl::desc("Decode steps measured"), cl::init(64));
-cl::opt<int> prefillTokens("prefill", cl::desc("Prompt length"), cl::init(128));
+cl::OptionCategory benchCategory("v4c-bench-cpu options");
+cl::opt<std::string> checkpointDir("checkpoint", cl::desc("Checkpoint (default: generate --preset)"),
+                                   cl::cat(benchCategory));
+cl::opt<std::string> preset("preset", cl::desc("Preset to generate"), cl::init("small"),
+                            cl::cat(benchCategory));
+cl::opt<std::string> workDir("work", cl::desc("Scratch directory (the checkpoint and artifact)"),
+                             cl::init("bench-out"), cl::cat(benchCategory));
+cl::opt<std::string> jsonPath("json", cl::desc("JSON results"), cl::init("bench-out/cpu.json"),
+                              cl::cat(benchCategory));
+cl::opt<int> decodeSteps("decode", cl::desc("Decode steps measured"), cl::init(128),
+                         cl::cat(benchCategory));
+cl::opt<int> prefillTokens("prefill", cl::desc("Prompt length"), cl::init(128),
+                           cl::cat(benchCategory));
 
 double seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
@@ -96,6 +103,7 @@ double bytesPerDecodeToken(const artifact::Artifact &a, const ModelConfig &cfg, 
 } // namespace
 
 int main(int argc, char **argv) {
+  cl::HideUnrelatedOptions(benchCategory);
   cl::ParseCommandLineOptions(argc, argv, "v4c CPU throughput vs the memory roofline\n");
   llvm::sys::fs::create_directories(workDir);
   std::string dir = checkpointDir;

@@ -6,7 +6,7 @@ packages=(
   cmake ninja-build g++ python3
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools lld-22   # MLIR/LLVM 22, FileCheck, linker
   llvm-19-tools                                                    # lit.py
-  libboost-graph-dev libfmt-dev libflatbuffers-dev flatbuffers-compiler
+  libboost-graph-dev libfmt-dev libflatbuffers-dev flatbuffers-compiler libxxhash-dev
   libgtest-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin
 )

@@ -1,8 +1,13 @@
 // Loading and verifying .v4a artifacts, plus the format helpers the writer shares (header coding,
-// FNV-1a, dtype sizes, the manifest consistency checks).
+// checksums, dtype sizes, the manifest consistency checks).
 #include "runtime/artifact/Artifact.h"
 
 #include "runtime/artifact/Artifact_generated.h"
+
+// Header-only xxHash (libxxhash-dev): nothing to link, so the standalone executable stays
+// self-contained.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -63,12 +68,17 @@ FileHeader FileHeader::decode(const uint8_t *bytes) {
   return header;
 }
 
-uint64_t fnv1a64(const void *data, uint64_t size, uint64_t hash) {
-  const uint8_t *bytes = static_cast<const uint8_t *>(data);
-  for (uint64_t i = 0; i < size; ++i)
-    hash = (hash ^ bytes[i]) * 0x100000001b3ull;
-  return hash;
+uint64_t checksum64(const void *data, uint64_t size) { return XXH3_64bits(data, size_t(size)); }
+
+struct StreamingChecksum64::State {
+  XXH3_state_t xxh;
+};
+StreamingChecksum64::StreamingChecksum64() : state_(new State) { XXH3_64bits_reset(&state_->xxh); }
+StreamingChecksum64::~StreamingChecksum64() = default;
+void StreamingChecksum64::update(const void *data, uint64_t size) {
+  XXH3_64bits_update(&state_->xxh, data, size_t(size));
 }
+uint64_t StreamingChecksum64::digest() const { return XXH3_64bits_digest(&state_->xxh); }
 
 std::optional<uint64_t> dtypeSize(std::string_view dtype) {
   static const std::pair<std::string_view, uint64_t> kSizes[] = {
@@ -351,7 +361,7 @@ bool Artifact::load(const OpenOptions &options, std::string &error) {
   const fb::Manifest *manifest = checker.verify(manifestBytes, header.manifestSize);
   if (!manifest)
     return false;
-  if (fnv1a64(manifestBytes, header.manifestSize) != header.manifestChecksum)
+  if (checksum64(manifestBytes, header.manifestSize) != header.manifestChecksum)
     return checker.fail("manifest checksum mismatch (file corrupt?)");
   if (!checker.checkConsistency(*manifest, header.manifestOffset + header.manifestSize))
     return false;
@@ -389,7 +399,7 @@ bool Artifact::load(const OpenOptions &options, std::string &error) {
     view.alignment = segment->alignment();
     view.checksum = segment->checksum();
     view.data = mapping_ + segment->offset();
-    if (options.verifyChecksums && fnv1a64(view.data, view.size) != view.checksum)
+    if (options.verifyChecksums && checksum64(view.data, view.size) != view.checksum)
       return checker.fail("segment '" + view.name + "' checksum mismatch (file corrupt?)");
     segments_.push_back(std::move(view));
   }

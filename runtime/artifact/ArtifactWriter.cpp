@@ -338,10 +338,11 @@ bool ArtifactWriter::write(const std::string &path, std::string &error) const {
   std::vector<uint64_t> checksums;
   for (size_t s = 0; ioOk && s < segments_.size(); ++s) {
     ioOk = sink.zeros(plan.segmentOffsets[s] - sink.position());
-    uint64_t checksum = kFnv1aOffsetBasis, end = 0;
+    StreamingChecksum64 checksum;
+    uint64_t end = 0;
     // Every byte of the segment is hashed, the zero padding between tensors included.
     auto emit = [&](const uint8_t *bytes, uint64_t size) {
-      checksum = fnv1a64(bytes, size, checksum);
+      checksum.update(bytes, size);
       return sink.write(bytes, size);
     };
     for (size_t i = 0; ioOk && i < segments_[s].items.size(); ++i) {
@@ -359,7 +360,7 @@ bool ArtifactWriter::write(const std::string &path, std::string &error) const {
       ioOk = ioOk && emit(scratch.data(), size);
       end = offset + size;
     }
-    checksums.push_back(checksum);
+    checksums.push_back(checksum.digest());
   }
   ioOk = ioOk && sink.zeros(plan.fileSize - sink.position()) && sink.flush();
 
@@ -370,7 +371,7 @@ bool ArtifactWriter::write(const std::string &path, std::string &error) const {
   FileHeader header;
   header.manifestSize = fbb.GetSize();
   header.fileSize = plan.fileSize;
-  header.manifestChecksum = fnv1a64(fbb.GetBufferPointer(), fbb.GetSize());
+  header.manifestChecksum = checksum64(fbb.GetBufferPointer(), fbb.GetSize());
   const auto headerBytes = header.encode();
   ioOk = ioOk && pwriteAll(temp.fd(), headerBytes.data(), headerBytes.size(), 0) &&
          pwriteAll(temp.fd(), fbb.GetBufferPointer(), fbb.GetSize(), kHeaderSize);

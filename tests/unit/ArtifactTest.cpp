@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -35,7 +36,7 @@ std::vector<std::string> listDir(const std::string &dir) {
 /// Deterministic bytes that differ per tensor, so that a misplaced tensor shows.
 std::vector<uint8_t> pattern(const std::string &name, uint64_t size) {
   std::vector<uint8_t> bytes(size);
-  uint64_t seed = fnv1a64(name.data(), name.size());
+  uint64_t seed = checksum64(name.data(), name.size());
   for (uint64_t i = 0; i < size; ++i)
     bytes[i] = uint8_t((seed >> (8 * (i % 8))) + i);
   return bytes;
@@ -115,7 +116,7 @@ void patchManifest(const std::string &path, const std::function<void(fb::Manifes
   FileHeader header = headerOf(bytes);
   uint8_t *manifest = reinterpret_cast<uint8_t *>(&bytes[header.manifestOffset]);
   edit(*fb::GetMutableManifest(manifest));
-  header.manifestChecksum = fnv1a64(manifest, header.manifestSize);
+  header.manifestChecksum = checksum64(manifest, header.manifestSize);
   putHeader(bytes, header);
   writeBytes(path, bytes);
 }
@@ -131,6 +132,23 @@ void expectOpenError(const std::string &path, const std::vector<std::string> &pa
 }
 
 } // namespace
+
+TEST(Artifact, ChecksumIsXxh3AndStreamsInAnyPieces) {
+  EXPECT_EQ(checksum64("", 0), 0x2D06800538D394C2ull); // XXH3-64's published empty-input value
+  std::vector<uint8_t> bytes(100000);
+  std::mt19937 rng(11);
+  for (uint8_t &b : bytes)
+    b = uint8_t(rng());
+  for (uint64_t size : {uint64_t(0), uint64_t(17), uint64_t(240), uint64_t(241), uint64_t(bytes.size())}) {
+    StreamingChecksum64 streamed;
+    for (uint64_t at = 0; at < size;) {
+      uint64_t piece = std::min<uint64_t>(size - at, 1 + rng() % 5000);
+      streamed.update(bytes.data() + at, piece);
+      at += piece;
+    }
+    EXPECT_EQ(streamed.digest(), checksum64(bytes.data(), size)) << size << " bytes";
+  }
+}
 
 TEST(Artifact, RoundTripReadsBackEveryField) {
   v4c::test::TempDir dir;
@@ -172,7 +190,7 @@ TEST(Artifact, RoundTripReadsBackEveryField) {
     EXPECT_EQ(artifact->segment(segmentNames[i]), &segment);
     EXPECT_EQ(segment.offset % kSegmentAlignment, 0u);
     EXPECT_EQ(segment.alignment, kSegmentAlignment);
-    EXPECT_EQ(segment.checksum, fnv1a64(segment.data, segment.size));
+    EXPECT_EQ(segment.checksum, checksum64(segment.data, segment.size));
     EXPECT_LE(segment.offset + segment.size, fileSize);
   }
   const SegmentView *code = artifact->segment("code");
@@ -210,7 +228,7 @@ TEST(Artifact, HeaderRecordsTheLayout) {
   EXPECT_EQ(header.flags, 0u);
   EXPECT_EQ(header.manifestOffset, kHeaderSize);
   EXPECT_EQ(header.fileSize, bytes.size());
-  EXPECT_EQ(header.manifestChecksum, fnv1a64(&bytes[header.manifestOffset], header.manifestSize));
+  EXPECT_EQ(header.manifestChecksum, checksum64(&bytes[header.manifestOffset], header.manifestSize));
   EXPECT_EQ(bytes.compare(header.manifestOffset + 4, 4, "V4CA"), 0); // FlatBuffers identifier
   EXPECT_EQ(bytes.substr(48, 16), std::string(16, '\0'));            // reserved
 }
@@ -370,7 +388,7 @@ TEST(Artifact, RejectsDamagedHeader) {
     writeBytes(path, patched);
   };
   withHeader([](FileHeader &header) { header.version = kFormatVersion + 1; });
-  expectOpenError(path, {"format version 2", "reads version 1"});
+  expectOpenError(path, {"format version 3", "reads version 2"});
 
   withHeader([](FileHeader &header) { header.flags = 1; });
   expectOpenError(path, {"unknown header flags"});

@@ -225,6 +225,11 @@ int runCompile() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // The LLVM libraries register their own options at the top level (hundreds of code generator
+  // flags); v4c's options all live in its commands, so the top level shows only help.
+  for (auto &[name, option] : cl::getRegisteredOptions(cl::SubCommand::getTopLevel()))
+    if (!name.starts_with("help") && name != "version")
+      option->setHiddenFlag(cl::ReallyHidden);
   cl::ParseCommandLineOptions(
       argc, argv,
       "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
