@@ -177,6 +177,11 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
   // 2. Code: loops, LLVM, object, shared object.
   if (failed(lowerToLLVMDialect(module, options, progress)))
     return llvm::createStringError("lowering for the CPU failed (see the diagnostics above)");
+  // What the precision policy ran with (a --pipeline may have configured it).
+  std::string precisionMode = "unspecified";
+  if (auto policy = module->getAttrOfType<DictionaryAttr>("v4c.precision_policy"))
+    if (auto mode = policy.getAs<StringAttr>("mode"))
+      precisionMode = mode.str();
   progress("generating machine code for " +
            (options.cpu == "host" ? llvm::sys::getHostCPUName().str() : options.cpu));
   auto object = emitObject(module, options);
@@ -193,8 +198,9 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
   writer.setConfig(modelConfigToJson(checkpoint.config()));
   writer.setTarget({"cpu", llvm::sys::getDefaultTargetTriple(),
                     options.cpu == "host" ? llvm::sys::getHostCPUName().str() : options.cpu, "",
-                    options.faithful ? "faithful" : "dequant"});
-  writer.setBuild({"v4c 0.1", defaultLoweringPipeline()});
+                    precisionMode});
+  writer.setBuild({"v4c 0.1", graphPipelineText(options) + " | v4c-plan-memory,v4c-lower-graph-to-loops," +
+                                 defaultLoweringPipeline()});
   writer.addEntryPoint({"forward", "_mlir_ciface_forward"});
   if (module.lookupSymbol("mtp0"))
     writer.addEntryPoint({"mtp0", "_mlir_ciface_mtp0"});

@@ -3,6 +3,7 @@
 #include "codegen/cpu/LowerToLoops.h"
 #include "codegen/cpu/MemoryPlan.h"
 #include "ir/InitAllDialects.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -51,6 +52,34 @@ std::string defaultLoweringPipeline() {
          "convert-cf-to-llvm,reconcile-unrealized-casts";
 }
 
+namespace {
+/// The graph-level passes into `pm`: the user's text, else the default for `options`.
+LogicalResult addGraphPipeline(OpPassManager &pm, const CpuOptions &options) {
+  if (options.graphPipeline.empty()) {
+    buildGraphPipeline(pm, {"cpu", options.faithful ? "faithful" : "dequant"});
+    return success();
+  }
+  std::string error;
+  llvm::raw_string_ostream os(error);
+  if (succeeded(parsePassPipeline(options.graphPipeline, pm, os)))
+    return success();
+  llvm::errs() << "error: invalid pipeline '" << options.graphPipeline << "': " << error << "\n";
+  return failure();
+}
+} // namespace
+
+std::string graphPipelineText(const CpuOptions &options) {
+  static bool passesRegistered = (registerAllPasses(), registerAllV4CPasses(), true);
+  (void)passesRegistered;
+  OpPassManager pm(ModuleOp::getOperationName());
+  if (failed(addGraphPipeline(pm, options)))
+    return options.graphPipeline;
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  pm.printAsTextualPipeline(os);
+  return text;
+}
+
 void registerCpuDependencies(DialectRegistry &registry) {
   registerAllDialects(registry);
   registry.insert<bufferization::BufferizationDialect, linalg::LinalgDialect, math::MathDialect,
@@ -66,17 +95,21 @@ void registerCpuDependencies(DialectRegistry &registry) {
 
 LogicalResult lowerToLLVMDialect(ModuleOp module, const CpuOptions &options,
                                  llvm::function_ref<void(llvm::StringRef)> progress) {
-  static bool passesRegistered = (registerAllPasses(), true);
+  static bool passesRegistered = (registerAllPasses(), registerAllV4CPasses(), true);
   (void)passesRegistered;
   auto say = [&](llvm::StringRef what) {
     if (progress)
       progress(what);
   };
+  say("running the graph passes");
+  PassManager graphPasses(module.getContext());
+  if (failed(addGraphPipeline(graphPasses, options)) || failed(graphPasses.run(module)))
+    return failure();
   // 1. memory plan, 2. graph ops to loops (the rest is the textual pipeline).
   if (!module->hasAttr("v4c.weights_bytes") && failed(planMemory(module, options.maxSeqLen)))
     return failure();
   say("lowering graph ops to loops");
-  if (failed(lowerGraphToLoops(module, options.faithful)))
+  if (failed(lowerGraphToLoops(module)))
     return failure();
   say("bufferizing and lowering to the LLVM dialect");
   PassManager pm(module.getContext());

@@ -13,7 +13,13 @@ struct CpuOptions {
   std::string cpu = "host";   // LLVM CPU name ("host", "x86-64-v3", "x86-64-v4", ...)
   bool faithful = true;       // DeepSeek's quantization steps (MODEL.md §6.7)
   int64_t maxSeqLen = 4096;   // sizes the compressed KV caches
+  /// A textual builtin.module pipeline run instead of the default graph-level one
+  /// (passes/Pipelines.cpp), e.g. to switch passes off (`v4c compile --pipeline`).
+  std::string graphPipeline;
 };
+
+/// The graph-level pipeline `options` select, as text (recorded in artifacts).
+std::string graphPipelineText(const CpuOptions &options);
 
 /// The steps after the graph lowering, as a textual pass list for a builtin.module pass manager.
 std::string defaultLoweringPipeline();
@@ -22,8 +28,8 @@ std::string defaultLoweringPipeline();
 /// translation).
 void registerCpuDependencies(mlir::DialectRegistry &registry);
 
-/// Plans memory, lowers graph ops to loops and everything to the LLVM dialect. `progress`
-/// receives one line per stage.
+/// Runs the graph-level pipeline, plans memory, lowers graph ops to loops and everything to the
+/// LLVM dialect. `progress` receives one line per stage.
 mlir::LogicalResult lowerToLLVMDialect(mlir::ModuleOp module, const CpuOptions &options,
                                        llvm::function_ref<void(llvm::StringRef)> progress = {});
 

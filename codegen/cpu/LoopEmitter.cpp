@@ -1,5 +1,7 @@
 #include "codegen/cpu/LoopEmitter.h"
 
+#include <cmath>
+
 using namespace mlir;
 
 namespace v4c::cpu {
@@ -178,6 +180,41 @@ Value roundToGrid(LoopEmitter &e, Value x, int minExponent, int mantissaBits) {
 } // namespace
 
 Value LoopEmitter::roundToE4m3(Value x) { return roundToGrid(*this, x, -6, 3); }
+Value LoopEmitter::e4m3Code(Value onGrid) {
+  using Pred = arith::CmpIPredicate;
+  auto shr = [&](Value v, int64_t n) { return b.create<arith::ShRUIOp>(loc, v, i32(n)).getResult(); };
+  auto band = [&](Value v, int64_t m) { return b.create<arith::AndIOp>(loc, v, i32(m)).getResult(); };
+  Value bits = b.create<arith::BitcastOp>(loc, b.getI32Type(), onGrid);
+  Value sign = band(shr(bits, 24), 0x80);
+  Value magnitude = band(bits, 0x7FFFFFFF);
+  Value exponent = shr(magnitude, 23);
+  // Normal (≥ 2^-6): the exponent rebiased from 127 to 7 and the top 3 mantissa bits.
+  Value normal = b.create<arith::OrIOp>(
+      loc, b.create<arith::ShLIOp>(loc, b.create<arith::SubIOp>(loc, exponent, i32(120)), i32(3)),
+      band(shr(magnitude, 20), 7));
+  // Subnormal: the value in units of 2^-9 (exact on the grid).
+  Value units = b.create<arith::FPToUIOp>(loc, b.getI32Type(), mul(abs(onGrid), f32(512.0)));
+  Value code = select(cmpi(Pred::uge, exponent, i32(121)), normal, units);
+  Value isNan = cmpf(arith::CmpFPredicate::UNO, onGrid, onGrid);
+  code = b.create<arith::OrIOp>(loc, sign, select(isNan, i32(0x7F), code));
+  return b.create<arith::TruncIOp>(loc, b.getI8Type(), code);
+}
+
+Value LoopEmitter::decodeE4m3(Value code) {
+  using Pred = arith::CmpIPredicate;
+  Value c = b.create<arith::ExtUIOp>(loc, b.getI32Type(), code);
+  auto band = [&](Value v, int64_t m) { return b.create<arith::AndIOp>(loc, v, i32(m)).getResult(); };
+  Value exponent = band(b.create<arith::ShRUIOp>(loc, c, i32(3)), 15), mantissa = band(c, 7);
+  Value normalBits = b.create<arith::OrIOp>(
+      loc, b.create<arith::ShLIOp>(loc, b.create<arith::AddIOp>(loc, exponent, i32(120)), i32(23)),
+      b.create<arith::ShLIOp>(loc, mantissa, i32(20)));
+  Value normal = b.create<arith::BitcastOp>(loc, b.getF32Type(), normalBits);
+  Value subnormal = mul(b.create<arith::UIToFPOp>(loc, b.getF32Type(), mantissa), f32(0x1p-9));
+  Value magnitude = select(cmpi(Pred::eq, exponent, i32(0)), subnormal, normal);
+  magnitude = select(cmpi(Pred::eq, band(c, 0x7F), i32(0x7F)), f32(NAN), magnitude);
+  return select(cmpi(Pred::ne, band(c, 0x80), i32(0)), neg(magnitude), magnitude);
+}
+
 Value LoopEmitter::roundToE2m1(Value x) { return roundToGrid(*this, clamp(x, -6, 6), 0, 1); }
 
 } // namespace v4c::cpu

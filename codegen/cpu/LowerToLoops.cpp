@@ -32,7 +32,7 @@ struct WeightRef {
 
 class Lowering {
 public:
-  Lowering(ModuleOp module, bool faithful) : module(module), faithful(faithful) {}
+  explicit Lowering(ModuleOp module) : module(module) {}
 
   LogicalResult run() {
     for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
@@ -225,10 +225,6 @@ private:
                    e.i32(quantize ? 1 : 0), ptr(y), i64(ldy)});
   }
 
-  bool quantizesActivations(const WeightRef &w) const {
-    return faithful && (w.format == kFP8 || w.format == kFP4);
-  }
-
   //===--------------------------------------------------------------------===//
   // Ops
   //===--------------------------------------------------------------------===//
@@ -238,6 +234,8 @@ private:
     if (auto block = op->getAttrOfType<DenseI64ArrayAttr>("block"))
       if (block.asArrayRef() != ArrayRef<int64_t>{128, 128})
         return op->emitOpError("the CPU target supports 128x128 weight blocks only");
+    if (failed(checkDecision(op)))
+      return failure();
     OpBuilder b(op);
     LoopEmitter e(b, op->getLoc());
     SmallVector<Value> results =
@@ -245,6 +243,7 @@ private:
             .Case<graph::PositionsOp, graph::EmbeddingOp, graph::RmsNormOp, graph::RopeOp,
                   graph::HcExpandOp, graph::HcPreOp, graph::HcPostOp, graph::HcHeadOp,
                   graph::LinearOp, graph::GroupedLinearOp, graph::QatOp, graph::HadamardOp,
+                  graph::QuantizeOp, graph::BlockScaledMatmulOp,
                   graph::SwigluOp, graph::CompressorOp, graph::KvAppendOp, graph::IndexTopkOp,
                   graph::SparseAttentionOp, graph::MoeGateOp, graph::MoeExpertsOp>(
                 [&](auto concrete) { return lowerOp(concrete, e); })
@@ -254,6 +253,27 @@ private:
     op->replaceAllUsesWith(results);
     op->erase();
     return success();
+  }
+
+  /// Ops with a precision choice must carry a decision the CPU can run (v4c-precision-policy).
+  LogicalResult checkDecision(Operation *op) {
+    if (!isa<graph::LinearOp, graph::GroupedLinearOp, graph::MoeExpertsOp, graph::QatOp>(op))
+      return success();
+    auto precision = op->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
+    if (!precision)
+      return op->emitOpError() << "has no " << graph::PrecisionAttr::kName
+                               << " decision (run v4c-precision-policy first)";
+    if (precision.getGemm() != graph::GemmKind::emulated)
+      return op->emitOpError() << "gemm = " << graph::stringifyGemmKind(precision.getGemm())
+                               << " is not available on the CPU target (emulated only)";
+    if (!isa<graph::QatOp>(op) && precision.quantizesActivations() && precision.getActBlock() != 128)
+      return op->emitOpError() << "the CPU microkernels quantize activations per 128, not per "
+                               << precision.getActBlock();
+    return success();
+  }
+  static bool quantizesActivations(Operation *op) {
+    return op->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName)
+        .quantizesActivations();
   }
 
   /// Loops over every index of `shape`'s leading dims (all but the last).
@@ -542,7 +562,58 @@ private:
     for (int64_t i = 0; i + 1 < type.getRank(); ++i)
       rows = e.muli(rows, e.dim(x, i));
     gemm(e, address(e, x), rows, w, e.index(0), e.index(0), e.index(0), e.index(w.rows),
-         quantizesActivations(w), address(e, out), e.index(w.rows));
+         quantizesActivations(op), address(e, out), e.index(w.rows));
+    return {e.tensor(out)};
+  }
+
+  /// Codes and power-of-two scales per block of each row (DeepSeek's act_quant).
+  SmallVector<Value> lowerOp(graph::QuantizeOp op, LoopEmitter &e) {
+    OpBuilder &b = e.builder();
+    Value x = e.buffer(op.getInput());
+    Value codes = e.allocLike(x, op.getCodes().getType().getElementType());
+    Value scales = e.allocLike(x, b.getF32Type(), op.getScales().getType().getShape());
+    int64_t k = op.getInput().getType().getShape().back(), block = op.getBlock();
+    forEachRow(e, x, [&](SmallVector<Value> row) {
+      e.loop(0, (k + block - 1) / block, [&](Value g) {
+        Value first = e.muli(g, e.index(block));
+        Value last = e.mini(e.addi(first, e.index(block)), e.index(k));
+        Value amax = e.max(first, last, e.f32(0),
+                           [&](Value c) { return e.abs(e.load(x, with(row, c))); });
+        Value scale = e.ue8m0Scale(e.maxf(amax, e.f32(1e-4)), 448.0);
+        e.store(scale, scales, with(row, g));
+        e.loop(first, last, [&](Value c) {
+          Value q = e.roundToE4m3(e.clamp(e.div(e.load(x, with(row, c)), scale), -448, 448));
+          Value code = b.create<arith::BitcastOp>(e.location(), b.getType<Float8E4M3FNType>(),
+                                                  e.e4m3Code(q));
+          e.store(code, codes, with(row, c));
+        });
+      });
+    });
+    return {e.tensor(codes), e.tensor(scales)};
+  }
+
+  /// The codes times their scales (exactly the values DeepSeek's GEMM multiplies), then the
+  /// microkernel with no quantization of its own.
+  SmallVector<Value> lowerOp(graph::BlockScaledMatmulOp op, LoopEmitter &e) {
+    OpBuilder &b = e.builder();
+    Value codes = e.buffer(op.getLhs()), scales = e.buffer(op.getLhsScale());
+    auto type = cast<RankedTensorType>(op.getType());
+    Value x = e.allocLike(codes, b.getF32Type());
+    int64_t block = op.getLhsBlock();
+    forEachRow(e, codes, [&](SmallVector<Value> row) {
+      e.loop(0, e.dim(codes, type.getRank() - 1), [&](Value c) {
+        Value bits = b.create<arith::BitcastOp>(e.location(), b.getI8Type(), e.loadRaw(codes, with(row, c)));
+        Value scale = e.load(scales, with(row, e.divi(c, e.index(block))));
+        e.store(e.mul(e.decodeE4m3(bits), scale), x, with(row, c));
+      });
+    });
+    WeightRef w = weightRef(e, op.getRhs(), op.getRhsScale(), op);
+    Value out = e.allocLike(x, b.getF32Type(), type.getShape());
+    Value rows = e.index(1);
+    for (int64_t i = 0; i + 1 < type.getRank(); ++i)
+      rows = e.muli(rows, e.dim(x, i));
+    gemm(e, address(e, x), rows, w, e.index(0), e.index(0), e.index(0), e.index(w.rows),
+         /*quantize=*/false, address(e, out), e.index(w.rows));
     return {e.tensor(out)};
   }
 
@@ -561,7 +632,7 @@ private:
         Value yRow = e.addi(outBase, e.muli(t, e.index(w.rows * 4)));
         Value nBegin = e.muli(g, e.index(rank));
         gemm(e, xRow, e.index(1), w, e.index(0), e.index(0), nBegin, e.addi(nBegin, e.index(rank)),
-             /*quantize=*/false, yRow, e.index(w.rows));
+             quantizesActivations(op), yRow, e.index(w.rows));
       });
     });
     return {e.tensor(out)};
@@ -585,7 +656,7 @@ private:
   }
 
   SmallVector<Value> lowerOp(graph::QatOp op, LoopEmitter &e) {
-    if (!faithful) // dequant mode: no QAT round trips
+    if (!quantizesActivations(op)) // the policy skips this round trip
       return {op.getInput()};
     Value in = e.buffer(op.getInput());
     Value out = e.allocLike(in, e.builder().getF32Type());
@@ -957,7 +1028,7 @@ private:
         auto call = [&](const WeightRef &w, Value in, Value result) {
           gemm(e, in, e.index(1), w, e.muli(expert, e.index(w.bytesPerMatrix)),
                e.muli(expert, e.index(w.scaleBytesPerMatrix)), e.index(0), e.index(w.rows),
-               quantizesActivations(w), address(e, result), e.index(w.rows));
+               quantizesActivations(op), address(e, result), e.index(w.rows));
         };
         call(w1, xRow, gate);
         call(w3, xRow, up);
@@ -977,14 +1048,13 @@ private:
     Value weights, state;
   };
   ModuleOp module;
-  bool faithful;
   llvm::DenseMap<Operation *, Arenas> arenasOf;
 };
 
 } // namespace
 
-LogicalResult lowerGraphToLoops(ModuleOp module, bool faithful) {
-  return Lowering(module, faithful).run();
+LogicalResult lowerGraphToLoops(ModuleOp module) {
+  return Lowering(module).run();
 }
 
 } // namespace v4c::cpu

@@ -8,8 +8,9 @@
 
 namespace v4c::cpu {
 
-/// `faithful` adds DeepSeek's activation quantization before FP8/FP4 GEMMs and keeps the QAT
-/// round trips; otherwise both are skipped (MODEL.md §6.7 "dequant").
-mlir::LogicalResult lowerGraphToLoops(mlir::ModuleOp module, bool faithful);
+/// Precision follows each op's graph.precision decision (v4c-precision-policy): whether a GEMM
+/// quantizes its activations, whether a QAT round trip runs. Ops with a precision choice and no
+/// decision are an error.
+mlir::LogicalResult lowerGraphToLoops(mlir::ModuleOp module);
 
 } // namespace v4c::cpu

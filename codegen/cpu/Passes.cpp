@@ -44,15 +44,12 @@ struct LowerGraphToLoopsPass : PassWrapper<LowerGraphToLoopsPass, OperationPass<
     registry.insert<bufferization::BufferizationDialect, LLVM::LLVMDialect, math::MathDialect,
                     memref::MemRefDialect, scf::SCFDialect>();
   }
-  Option<bool> faithful{*this, "faithful",
-                        llvm::cl::desc("DeepSeek's quantization steps (else dequant mode)"),
-                        llvm::cl::init(true)};
   void runOnOperation() final {
     if (!getOperation()->hasAttr("v4c.weights_bytes")) {
       getOperation().emitError("run v4c-plan-memory first");
       return signalPassFailure();
     }
-    if (failed(lowerGraphToLoops(getOperation(), faithful)))
+    if (failed(lowerGraphToLoops(getOperation())))
       signalPassFailure();
   }
 };

@@ -67,7 +67,9 @@ protected:
   }
 
   /// Compiles the checkpoint the way `v4c compile` does; returns the artifact path.
-  static std::string compile(const Checkpoint &ckpt, bool faithful, const std::string &name) {
+  /// `pipeline` replaces the graph-level passes (`v4c compile --pipeline`) when not empty.
+  static std::string compile(const Checkpoint &ckpt, bool faithful, const std::string &name,
+                             const std::string &pipeline = "") {
     mlir::DialectRegistry registry;
     cpu::registerCpuDependencies(registry);
     mlir::MLIRContext context(registry);
@@ -79,6 +81,7 @@ protected:
     cpu::CpuOptions options;
     options.faithful = faithful;
     options.maxSeqLen = 512;
+    options.graphPipeline = pipeline;
     std::string path = dir->file(name);
     llvm::Error e = cpu::compileToArtifact(**module, ckpt, options, path, [](llvm::StringRef) {});
     EXPECT_FALSE(bool(e)) << llvm::toString(std::move(e));
@@ -167,6 +170,56 @@ TEST_F(CpuEndToEndTest, FaithfulModeAgreementIsReported) {
               steps.relativeL2, (long long)steps.sameArgmax, (long long)steps.positions);
   EXPECT_LE(steps.relativeL2, 1e-3);
   EXPECT_GE(double(steps.sameArgmax) / steps.positions, 0.99);
+}
+
+// Every graph pass on and off (passes/Pipelines.cpp): the logits do not change. The precision
+// policy cannot be switched off: the code generator refuses ops without a decision.
+TEST_F(CpuEndToEndTest, GraphPassesOnAndOffGiveTheSameLogits) {
+  auto ckpt = checkpoint(false);
+  ASSERT_TRUE(ckpt);
+  std::vector<int32_t> ids = tokens(64);
+  for (const char *mode : {"faithful", "dequant"}) {
+    SCOPED_TRACE(mode);
+    std::string policy = std::string("v4c-precision-policy{mode=") + mode + "}";
+    std::vector<float> all;
+    for (const std::string &pipeline :
+         {std::string(), policy + ",canonicalize,cse", policy + ",v4c-lower-precision"}) {
+      SCOPED_TRACE(pipeline.empty() ? "default pipeline" : pipeline);
+      std::string path =
+          compile(*ckpt, std::string(mode) == "faithful", std::string(mode) + "-passes.v4a", pipeline);
+      std::string error;
+      auto compiled = cpu::openCpuEngine(path, error);
+      ASSERT_TRUE(compiled) << error;
+      std::vector<float> logits = run(*compiled, ids, 40);
+      if (all.empty()) {
+        all = logits;
+        continue;
+      }
+      Agreement a = compare(logits, all, 512);
+      std::printf("[ cpu ] %s, '%s' vs all passes: max |diff| %.3g\n", mode, pipeline.c_str(),
+                  a.maxAbs);
+      EXPECT_EQ(a.maxAbs, 0.0); // the same values, bit for bit
+    }
+  }
+  mlir::DialectRegistry registry;
+  cpu::registerCpuDependencies(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  auto module = buildV4Graph(context, ckpt->config(), ckpt.get());
+  ASSERT_TRUE(bool(module));
+  cpu::CpuOptions options;
+  options.graphPipeline = "canonicalize,cse";
+  std::string diagnostics;
+  mlir::ScopedDiagnosticHandler capture(&context, [&](mlir::Diagnostic &d) {
+    diagnostics += d.str() + "\n";
+    return mlir::success();
+  });
+  llvm::Error e = cpu::compileToArtifact(**module, *ckpt, options, dir->file("no-policy.v4a"),
+                                         [](llvm::StringRef) {});
+  EXPECT_TRUE(bool(e));
+  llvm::consumeError(std::move(e));
+  EXPECT_NE(diagnostics.find("has no graph.precision decision"), std::string::npos) << diagnostics;
+  EXPECT_FALSE(llvm::sys::fs::exists(dir->file("no-policy.v4a")));
 }
 
 TEST_F(CpuEndToEndTest, CompilingTwiceGivesIdenticalBytesAndExpertsLieBackToBack) {

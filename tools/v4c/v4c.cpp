@@ -56,6 +56,12 @@ cl::opt<std::string> compilePrecision(
     cl::desc("faithful (DeepSeek's FP8 activation quantization and QAT round trips, default) or "
              "dequant (exactly dequantized weights in fp32, no quantization steps)"),
     cl::init("faithful"), cl::sub(compileCmd));
+cl::opt<std::string> compilePipeline(
+    "pipeline",
+    cl::desc("Graph-level pass pipeline to run instead of the default "
+             "'v4c-graph-pipeline{target=cpu mode=<precision-mode>}', e.g. to switch a pass off "
+             "(`v4c-opt --help` lists the passes)"),
+    cl::value_desc("PASSES"), cl::sub(compileCmd));
 enum class EmitKind { Artifact, Executable };
 cl::opt<EmitKind> compileEmit(
     "emit", cl::desc("What to produce"),
@@ -159,6 +165,10 @@ int runCompile() {
   if (compilePrecision != "faithful" && compilePrecision != "dequant")
     return fail(llvm::createStringError(
         "--precision-mode must be faithful or dequant, got '%s'", compilePrecision.c_str()));
+  if (!compilePipeline.empty() && compilePrecision.getNumOccurrences())
+    return fail(llvm::createStringError(
+        "--pipeline replaces the default pipeline that --precision-mode configures: give the "
+        "mode to v4c-precision-policy inside the pipeline instead"));
   if (compileMaxSeqLen < 1)
     return fail(llvm::createStringError("--max-seq-len must be positive"));
   Progress progress;
@@ -208,6 +218,7 @@ int runCompile() {
   options.cpu = compileCpu;
   options.faithful = compilePrecision == "faithful";
   options.maxSeqLen = compileMaxSeqLen;
+  options.graphPipeline = compilePipeline;
   bool exe = compileEmit == EmitKind::Executable;
   std::string artifactPath = exe ? compileOut + ".v4a" : std::string(compileOut);
   llvm::Error compiled = cpu::compileToArtifact(

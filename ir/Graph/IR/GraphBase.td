@@ -18,6 +18,7 @@ def Graph_Dialect : Dialect {
     pending blocks) is declared by `graph.state` and read/updated by the ops that own it.
   }];
   let useDefaultAttributePrinterParser = 1;
+  let hasOperationAttrVerify = 1; // graph.precision on the ops that take one
   let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
 }
@@ -67,6 +68,39 @@ def Graph_StateKind : I32EnumAttr<"StateKind", "decode state carried between cal
     I32EnumAttrCase<"compressor_pending", 2> // kv + score rows of the incomplete block(s)
   ]> {
   let cppNamespace = "::v4c::graph";
+}
+
+def Graph_GemmKind : I32EnumAttr<"GemmKind", "how a low-precision GEMM executes", [
+    I32EnumAttrCase<"emulated", 0>,       // CPU: weights decoded in registers, fp32 products
+    I32EnumAttrCase<"vector_dequant", 1>, // 910B-like: vector unit decodes to bf16, bf16 cube
+    I32EnumAttrCase<"native", 2>          // 950-like: FP8 / MXFP4 cube
+  ]> {
+  let cppNamespace = "::v4c::graph";
+  let genSpecializedAttr = 0;
+}
+
+def Graph_PrecisionAttr : Graph_Attr<"Precision", "precision"> {
+  let summary = "One op's precision decision, recorded by v4c-precision-policy";
+  let description = [{
+    Attached as the discardable attribute `graph.precision` to every op with a precision
+    choice (linears, experts, QAT round trips); later passes and code generators only read it,
+    so a user may edit it in the IR and re-run the rest of the pipeline.
+      weights      element type the GEMM reads its weights in (the stored type)
+      activations  what the op's input is quantized to before the GEMM: f8E4M3FN in blocks of
+                   `act_block` along the last dim (DeepSeek's act_quant), or f32 (none). For
+                   graph.qat: its format (the round trip runs) or f32 (it is the identity).
+      gemm         how the GEMM executes on the target (GemmKind)
+    Example: `#graph.precision<weights = f8E4M3FN, activations = f8E4M3FN, act_block = 128, gemm = emulated>`
+  }];
+  let parameters = (ins "::mlir::Type":$weights, "::mlir::Type":$activations,
+                        "int64_t":$act_block, EnumParameter<Graph_GemmKind>:$gemm);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The discardable attribute name ops carry it under.
+    static constexpr ::llvm::StringLiteral kName = "graph.precision";
+    bool quantizesActivations() const { return !getActivations().isF32(); }
+  }];
 }
 
 #endif // V4C_GRAPH_BASE

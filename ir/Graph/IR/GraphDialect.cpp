@@ -26,6 +26,55 @@ void GraphDialect::initialize() {
 }
 
 //===----------------------------------------------------------------------===//
+// #graph.precision and the graph.precision attribute
+//===----------------------------------------------------------------------===//
+
+LogicalResult PrecisionAttr::verify(function_ref<InFlightDiagnostic()> emitError, Type weights,
+                                    Type activations, int64_t actBlock, GemmKind) {
+  if (!isa<Float8E4M3FNType, Float4E2M1FNType, BFloat16Type, Float32Type>(weights))
+    return emitError() << "weights must be f8E4M3FN, f4E2M1FN, bf16 or f32, got " << weights;
+  if (!isa<Float8E4M3FNType, Float4E2M1FNType, Float32Type>(activations))
+    return emitError() << "activations must be f8E4M3FN, f4E2M1FN or f32, got " << activations;
+  if (activations.isF32() ? actBlock != 0 : actBlock < 1)
+    return emitError() << "act_block must be positive when activations are quantized and 0 "
+                          "otherwise, got "
+                       << actBlock;
+  return success();
+}
+
+LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribute attribute) {
+  if (attribute.getName() != PrecisionAttr::kName)
+    return op->emitError() << "unknown graph dialect attribute '" << attribute.getName().getValue()
+                           << "'";
+  auto precision = dyn_cast<PrecisionAttr>(attribute.getValue());
+  if (!precision)
+    return op->emitError() << "'" << PrecisionAttr::kName << "' must be a #graph.precision";
+  Type activations = precision.getActivations();
+  if (auto qat = dyn_cast<QatOp>(op)) {
+    if (activations != qat.getFormat() && !activations.isF32())
+      return op->emitError() << "precision of a qat round trip must have activations = its "
+                                "format ("
+                             << qat.getFormat() << ", the round trip runs) or f32 (it is skipped)";
+    return success();
+  }
+  Value weight = llvm::TypeSwitch<Operation *, Value>(op)
+                     .Case<LinearOp, GroupedLinearOp>([](auto linear) { return linear.getWeight(); })
+                     .Case([](MoeExpertsOp experts) { return experts.getW1(); })
+                     .Case([](BlockScaledMatmulOp matmul) { return matmul.getRhs(); })
+                     .Default([](Operation *) { return Value(); });
+  if (!weight)
+    return op->emitError() << "'" << PrecisionAttr::kName
+                           << "' applies to linears, experts, block-scaled matmuls and qat ops";
+  Type stored = cast<RankedTensorType>(weight.getType()).getElementType();
+  if (precision.getWeights() != stored)
+    return op->emitError() << "precision says weights are " << precision.getWeights()
+                           << " but the op's weight is " << stored;
+  if (!isa<Float8E4M3FNType, Float32Type>(activations))
+    return op->emitError() << "GEMM activations must be f8E4M3FN or f32, got " << activations;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // #graph.rope<dim = 64, theta = 1.6e+05[, yarn_factor = 16.0, yarn_original = 65536,
 //             yarn_beta = [32.0, 1.0]]>
 //===----------------------------------------------------------------------===//

@@ -297,19 +297,26 @@ LogicalResult HcHeadOp::verify() {
 // Linear layers, QAT
 //===----------------------------------------------------------------------===//
 
+/// x [..., K] times weight [N, K]ᵀ is [..., N]: `x` has a last dim of the weight's K, and
+/// `result` that shape.
+static LogicalResult checkProductShapes(Operation *op, StringRef xName, StringRef weightName, Value x,
+                                        Value weight, Value result) {
+  auto in = shapeOf(x);
+  if (in.empty())
+    return op->emitOpError() << xName << " must have rank >= 1";
+  if (!dimsMatch(in.back(), dim(weight, 1)))
+    return op->emitOpError() << xName << " has " << in.back() << " features but " << weightName
+                             << " expects " << dim(weight, 1);
+  SmallVector<int64_t> out(in.begin(), in.end() - 1);
+  out.push_back(dim(weight, 0));
+  return checkShape(op, "result", result, out);
+}
+
 LogicalResult LinearOp::verify() {
   if (failed(checkRank(*this, "weight", getWeight(), 2)) ||
       failed(checkWeightScale(*this, "linear", getWeight(), getScale(), getBlock())))
     return failure();
-  auto in = shapeOf(getInput());
-  if (in.empty())
-    return emitOpError() << "input must have rank >= 1";
-  if (!dimsMatch(in.back(), dim(getWeight(), 1)))
-    return emitOpError() << "input has " << in.back() << " features but the weight expects "
-                         << dim(getWeight(), 1);
-  SmallVector<int64_t> out(in.begin(), in.end() - 1);
-  out.push_back(dim(getWeight(), 0));
-  return checkShape(*this, "result", getResult(), out);
+  return checkProductShapes(*this, "input", "the weight", getInput(), getWeight(), getResult());
 }
 
 LogicalResult GroupedLinearOp::verify() {
@@ -324,6 +331,34 @@ LogicalResult GroupedLinearOp::verify() {
     return emitOpError() << "input width " << dim(getInput(), 1) << " must be groups x " << k
                          << " = " << g * k;
   return checkShape(*this, "result", getResult(), {dim(getInput(), 0), rows});
+}
+
+LogicalResult QuantizeOp::verify() {
+  if (failed(checkHasLastDim(*this, getInput())))
+    return failure();
+  int64_t block = getBlock();
+  if (block < 1)
+    return emitOpError() << "block must be positive, got " << block;
+  auto in = shapeOf(getInput());
+  if (failed(checkShape(*this, "codes", getCodes(), in)))
+    return failure();
+  SmallVector<int64_t> scales(in.begin(), in.end() - 1);
+  scales.push_back(ceilDiv(in.back(), block));
+  return checkShape(*this, "scales", getScales(), scales);
+}
+
+LogicalResult BlockScaledMatmulOp::verify() {
+  if (failed(checkRank(*this, "rhs", getRhs(), 2)) ||
+      failed(checkWeightScale(*this, "block_scaled_matmul", getRhs(), getRhsScale(), getBlock())))
+    return failure();
+  if (getLhsBlock() < 1)
+    return emitOpError() << "lhs_block must be positive, got " << getLhsBlock();
+  if (failed(checkProductShapes(*this, "lhs", "rhs", getLhs(), getRhs(), getResult())))
+    return failure();
+  auto in = shapeOf(getLhs());
+  SmallVector<int64_t> scales(in.begin(), in.end() - 1);
+  scales.push_back(ceilDiv(in.back(), getLhsBlock()));
+  return checkShape(*this, "lhs_scale", getLhsScale(), scales);
 }
 
 LogicalResult QatOp::verify() {

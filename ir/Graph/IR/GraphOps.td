@@ -209,6 +209,41 @@ def Graph_QatOp : Graph_Op<"qat", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Graph_QuantizeOp : Graph_Op<"quantize", [Pure]> {
+  let summary = "Activation quantization: FP8 e4m3 codes and a power-of-two scale per block";
+  let description = [{
+    DeepSeek's act_quant (MODEL.md §3.3) along the last dim, per `block` channels:
+    s = 2^⌈log2(max(amax, 1e-4) / 448)⌉, codes = e4m3(clamp(x / s, ±448)) rounded to nearest
+    even. `codes · s` is what graph.qat with the same format and group returns. Inserted by
+    v4c-lower-precision before the GEMMs the precision policy quantizes.
+  }];
+  let arguments = (ins GF32Tensor:$input, I64Attr:$block);
+  let results = (outs RankedTensorOf<[F8E4M3FN]>:$codes, GF32Tensor:$scales);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($codes) `,` type($scales)
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_BlockScaledMatmulOp : Graph_Op<"block_scaled_matmul", [Pure]> {
+  let summary = "y = (codes · scales) Wᵀ with explicit scale operands on both sides";
+  let description = [{
+    Like XLA's block_scaled_dot: the left operand is FP8 codes [..., K] with one f32 scale per
+    `lhs_block` channels ([..., ⌈K/lhs_block⌉]); the right is a weight [N, K] with its scale as
+    in graph.linear (FP8: 128x128 blocks, FP4: one per 32 along K). Products accumulate in fp32
+    per 128-wide K block, each block sum scaled and added in fp32 (DeepSeek's promotion).
+  }];
+  let arguments = (ins RankedTensorOf<[F8E4M3FN]>:$lhs, GF32Tensor:$lhs_scale,
+                       GWeightTensor:$rhs, Optional<GScaleTensor>:$rhs_scale, I64Attr:$lhs_block,
+                       OptionalAttr<DenseI64ArrayAttr>:$block);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $lhs_scale `,` $rhs (`,` $rhs_scale^)? attr-dict `:` type($lhs) `,` type($lhs_scale)
+    `,` type($rhs) (`,` type($rhs_scale)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def Graph_HadamardOp : Graph_Op<"hadamard", [Pure]> {
   let summary = "Orthonormal Walsh-Hadamard transform of the last dim (power of two)";
   let arguments = (ins GF32Tensor:$input);

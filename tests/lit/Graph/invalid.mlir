@@ -1777,3 +1777,91 @@ func.func @moe_experts_mixed_types(%x: tensor<?x256xf32>, %w: tensor<?x2xf32>, %
   %0 = graph.moe_experts %x, %w, %e w1(%w1) w3(%w3) w2(%w2) {swiglu_limit = 10.0 : f64} : tensor<?x256xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<8x128x256xbf16>, tensor<8x128x256xf32>, tensor<8x256x128xbf16> -> tensor<?x256xf32>
   return
 }
+
+// -----
+
+func.func @quantize_bad_scales(%x: tensor<?x300xf32>) {
+  // expected-error @+1 {{'graph.quantize' op scales must have shape [?, 3], got 'tensor<?x2xf32>'}}
+  %q, %s = graph.quantize %x {block = 128 : i64} : tensor<?x300xf32> -> tensor<?x300xf8E4M3FN>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @quantize_bad_block(%x: tensor<?x300xf32>) {
+  // expected-error @+1 {{'graph.quantize' op block must be positive, got 0}}
+  %q, %s = graph.quantize %x {block = 0 : i64} : tensor<?x300xf32> -> tensor<?x300xf8E4M3FN>, tensor<?x3xf32>
+  return
+}
+
+// -----
+
+func.func @block_scaled_width(%q: tensor<?x256xf8E4M3FN>, %qs: tensor<?x2xf32>, %w: tensor<128x384xf8E4M3FN>, %s: tensor<1x3xf8E8M0FNU>) {
+  // expected-error @+1 {{'graph.block_scaled_matmul' op lhs has 256 features but rhs expects 384}}
+  %y = graph.block_scaled_matmul %q, %qs, %w, %s {lhs_block = 128 : i64} : tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<128x384xf8E4M3FN>, tensor<1x3xf8E8M0FNU> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @block_scaled_lhs_scale(%q: tensor<?x256xf8E4M3FN>, %qs: tensor<?x4xf32>, %w: tensor<128x256xf8E4M3FN>, %s: tensor<1x2xf8E8M0FNU>) {
+  // expected-error @+1 {{'graph.block_scaled_matmul' op lhs_scale must have shape [?, 2], got 'tensor<?x4xf32>'}}
+  %y = graph.block_scaled_matmul %q, %qs, %w, %s {lhs_block = 128 : i64} : tensor<?x256xf8E4M3FN>, tensor<?x4xf32>, tensor<128x256xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @precision_act_block(%x: tensor<?x256xf32>, %w: tensor<64x256xf8E4M3FN>, %s: tensor<1x2xf8E8M0FNU>) {
+  // expected-error @+1 {{act_block must be positive when activations are quantized and 0 otherwise, got 0}}
+  %y = graph.linear %x, %w, %s {graph.precision = #graph.precision<weights = f8E4M3FN, activations = f8E4M3FN, act_block = 0, gemm = emulated>} : tensor<?x256xf32>, tensor<64x256xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @precision_activation_type(%x: tensor<?x256xf32>, %w: tensor<64x256xf8E4M3FN>, %s: tensor<1x2xf8E8M0FNU>) {
+  // expected-error @+1 {{activations must be f8E4M3FN, f4E2M1FN or f32, got 'bf16'}}
+  %y = graph.linear %x, %w, %s {graph.precision = #graph.precision<weights = f8E4M3FN, activations = bf16, act_block = 0, gemm = emulated>} : tensor<?x256xf32>, tensor<64x256xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @precision_weights_mismatch(%x: tensor<?x256xf32>, %w: tensor<64x256xbf16>) {
+  // expected-error @+1 {{precision says weights are 'f8E4M3FN' but the op's weight is 'bf16'}}
+  %y = graph.linear %x, %w {graph.precision = #graph.precision<weights = f8E4M3FN, activations = f32, act_block = 0, gemm = emulated>} : tensor<?x256xf32>, tensor<64x256xbf16> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @precision_gemm_fp4_activations(%x: tensor<?x256xf32>, %w: tensor<64x256xf8E4M3FN>, %s: tensor<1x2xf8E8M0FNU>) {
+  // expected-error @+1 {{GEMM activations must be f8E4M3FN or f32, got 'f4E2M1FN'}}
+  %y = graph.linear %x, %w, %s {graph.precision = #graph.precision<weights = f8E4M3FN, activations = f4E2M1FN, act_block = 32, gemm = emulated>} : tensor<?x256xf32>, tensor<64x256xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @precision_on_a_norm(%x: tensor<?x256xf32>) {
+  // expected-error @+1 {{'graph.precision' applies to linears, experts, block-scaled matmuls and qat ops}}
+  %y = graph.rms_norm %x {eps = 1.0e-06 : f64, graph.precision = #graph.precision<weights = f32, activations = f32, act_block = 0, gemm = emulated>} : tensor<?x256xf32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @precision_qat_format(%x: tensor<?x128xf32>) {
+  // expected-error @+1 {{precision of a qat round trip must have activations = its format ('f8E4M3FN', the round trip runs) or f32 (it is skipped)}}
+  %y = graph.qat %x {dims = 128 : i64, format = f8E4M3FN, group_size = 64 : i64, graph.precision = #graph.precision<weights = f32, activations = f4E2M1FN, act_block = 32, gemm = emulated>} : tensor<?x128xf32> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @unknown_graph_attribute(%x: tensor<?x256xf32>) {
+  // expected-error @+1 {{unknown graph dialect attribute 'graph.fusion'}}
+  %y = graph.rms_norm %x {eps = 1.0e-06 : f64, graph.fusion = 3 : i64} : tensor<?x256xf32> -> tensor<?x256xf32>
+  return
+}

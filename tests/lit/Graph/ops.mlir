@@ -523,3 +523,17 @@ func.func @moe_experts_fp8(%x: tensor<?x64xf32>, %rw: tensor<?x2xf32>, %re: tens
       -> tensor<?x64xf32>
   return %0 : tensor<?x64xf32>
 }
+
+// -----
+
+// Explicit activation quantization, the block-scaled matmul, and a recorded precision decision.
+// CHECK-LABEL: func.func @block_scaled
+// CHECK:         %[[Q:.+]], %[[QS:.+]] = graph.quantize %{{.+}} {block = 128 : i64} : tensor<?x300xf32> -> tensor<?x300xf8E4M3FN>, tensor<?x3xf32>
+// CHECK:         graph.block_scaled_matmul %[[Q]], %[[QS]], %{{.+}}, %{{.+}} {graph.precision = #graph.precision<weights = f8E4M3FN, activations = f8E4M3FN, act_block = 128, gemm = native>, lhs_block = 128 : i64}
+// CHECK-SAME:      : tensor<?x300xf8E4M3FN>, tensor<?x3xf32>, tensor<200x300xf8E4M3FN>, tensor<2x3xf8E8M0FNU> -> tensor<?x200xf32>
+func.func @block_scaled(%x: tensor<?x300xf32>, %w: tensor<200x300xf8E4M3FN>, %s: tensor<2x3xf8E8M0FNU>) -> tensor<?x200xf32> {
+  %q, %qs = graph.quantize %x {block = 128 : i64} : tensor<?x300xf32> -> tensor<?x300xf8E4M3FN>, tensor<?x3xf32>
+  %y = graph.block_scaled_matmul %q, %qs, %w, %s {lhs_block = 128 : i64, graph.precision = #graph.precision<weights = f8E4M3FN, activations = f8E4M3FN, act_block = 128, gemm = native>}
+      : tensor<?x300xf8E4M3FN>, tensor<?x3xf32>, tensor<200x300xf8E4M3FN>, tensor<2x3xf8E8M0FNU> -> tensor<?x200xf32>
+  return %y : tensor<?x200xf32>
+}

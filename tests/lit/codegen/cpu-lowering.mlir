@@ -1,7 +1,8 @@
 // RUN: v4c-opt %s -split-input-file --v4c-plan-memory --v4c-lower-graph-to-loops -verify-diagnostics | FileCheck %s
 
 // Memory planning records offsets; the entry point gets the runtime ABI; an FP8 linear becomes
-// a call to the GEMM microkernel with the weight read by address from the weight arena.
+// a call to the GEMM microkernel with the weight read by address from the weight arena, and
+// quantizes its activations (last argument but two: 1) as its precision decision says.
 graph.param @w : tensor<256x256xf8E4M3FN>
 graph.param @s : tensor<2x2xf8E8M0FNU>
 graph.param @norm : tensor<256xbf16>
@@ -11,7 +12,7 @@ graph.param @norm : tensor<256xbf16>
 // CHECK-SAME:    llvm.emit_c_interface
 // CHECK:         memref.view %[[W]][%{{.+}}][] : memref<?xi8> to memref<256xbf16>
 // CHECK:         scf.for
-// CHECK:         call @v4c_gemm
+// CHECK:         call @v4c_gemm({{.*}}, %c1_i32{{[_0-9]*}}, %{{[^,]+}}, %{{[^,]+}}) :
 // CHECK:         bufferization.materialize_in_destination {{.*}} in restrict writable %[[OUT]]
 // CHECK-NOT:     graph.
 func.func @linear(%x: tensor<?x256xf32>) -> tensor<?x256xf32> {
@@ -19,7 +20,7 @@ func.func @linear(%x: tensor<?x256xf32>) -> tensor<?x256xf32> {
   %y = graph.rms_norm %x, %n {eps = 1.0e-06 : f64} : tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x256xf32>
   %w = graph.weight @w : tensor<256x256xf8E4M3FN>
   %s = graph.weight @s : tensor<2x2xf8E8M0FNU>
-  %z = graph.linear %y, %w, %s : tensor<?x256xf32>, tensor<256x256xf8E4M3FN>, tensor<2x2xf8E8M0FNU> -> tensor<?x256xf32>
+  %z = graph.linear %y, %w, %s {graph.precision = #graph.precision<weights = f8E4M3FN, activations = f8E4M3FN, act_block = 128, gemm = emulated>} : tensor<?x256xf32>, tensor<256x256xf8E4M3FN>, tensor<2x2xf8E8M0FNU> -> tensor<?x256xf32>
   return %z : tensor<?x256xf32>
 }
 // CHECK: func.func private @v4c_gemm(!llvm.ptr, i64, i64, !llvm.ptr, i32, !llvm.ptr, i32, i64, i64, i64, i32, !llvm.ptr, i64)
@@ -46,6 +47,50 @@ func.func @odd_blocks(%x: tensor<?x96xf32>) -> tensor<?x100xf32> {
   // expected-error @+1 {{the CPU target supports 128x128 weight blocks only}}
   %y = graph.linear %x, %w, %s {block = array<i64: 64, 32>} : tensor<?x96xf32>, tensor<100x96xf8E4M3FN>, tensor<2x3xf8E8M0FNU> -> tensor<?x100xf32>
   return %y : tensor<?x100xf32>
+}
+
+// -----
+
+// Ops with a precision choice need a decision the CPU can run.
+graph.param @w : tensor<256x256xf8E4M3FN>
+graph.param @s : tensor<2x2xf8E8M0FNU>
+func.func @undecided(%x: tensor<?x256xf32>) -> tensor<?x256xf32> {
+  %w = graph.weight @w : tensor<256x256xf8E4M3FN>
+  %s = graph.weight @s : tensor<2x2xf8E8M0FNU>
+  // expected-error @+1 {{has no graph.precision decision (run v4c-precision-policy first)}}
+  %y = graph.linear %x, %w, %s : tensor<?x256xf32>, tensor<256x256xf8E4M3FN>, tensor<2x2xf8E8M0FNU> -> tensor<?x256xf32>
+  return %y : tensor<?x256xf32>
+}
+
+// -----
+
+graph.param @w : tensor<256x256xf8E4M3FN>
+graph.param @s : tensor<2x2xf8E8M0FNU>
+func.func @npu_decision(%x: tensor<?x256xf32>) -> tensor<?x256xf32> {
+  %w = graph.weight @w : tensor<256x256xf8E4M3FN>
+  %s = graph.weight @s : tensor<2x2xf8E8M0FNU>
+  // expected-error @+1 {{gemm = native is not available on the CPU target (emulated only)}}
+  %y = graph.linear %x, %w, %s {graph.precision = #graph.precision<weights = f8E4M3FN, activations = f8E4M3FN, act_block = 128, gemm = native>} : tensor<?x256xf32>, tensor<256x256xf8E4M3FN>, tensor<2x2xf8E8M0FNU> -> tensor<?x256xf32>
+  return %y : tensor<?x256xf32>
+}
+
+// -----
+
+// Explicit quantization: codes are computed by loops and stored as f8E4M3FN; the block-scaled
+// matmul decodes them times their scales and calls the microkernel without quantizing (0).
+graph.param @w : tensor<256x256xf8E4M3FN>
+graph.param @s : tensor<2x2xf8E8M0FNU>
+// CHECK-LABEL: func.func @explicit
+// CHECK:         arith.bitcast %{{.+}} : i8 to f8E4M3FN
+// CHECK:         memref.store %{{.+}} : memref<?x256xf8E4M3FN>
+// CHECK:         arith.bitcast %{{.+}} : f8E4M3FN to i8
+// CHECK:         call @v4c_gemm({{.*}}, %c0_i32{{[_0-9]*}}, %{{[^,]+}}, %{{[^,]+}}) :
+func.func @explicit(%x: tensor<?x256xf32>) -> tensor<?x256xf32> {
+  %w = graph.weight @w : tensor<256x256xf8E4M3FN>
+  %s = graph.weight @s : tensor<2x2xf8E8M0FNU>
+  %q, %qs = graph.quantize %x {block = 128 : i64} : tensor<?x256xf32> -> tensor<?x256xf8E4M3FN>, tensor<?x2xf32>
+  %y = graph.block_scaled_matmul %q, %qs, %w, %s {lhs_block = 128 : i64} : tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<256x256xf8E4M3FN>, tensor<2x2xf8E8M0FNU> -> tensor<?x256xf32>
+  return %y : tensor<?x256xf32>
 }
 
 // -----
