@@ -47,4 +47,37 @@ def LowerPrecision : Pass<"v4c-lower-precision", "::mlir::ModuleOp"> {
   let dependentDialects = ["::v4c::graph::GraphDialect"];
 }
 
+def PlanFusion : Pass<"v4c-plan-fusion", "::mlir::ModuleOp"> {
+  let summary = "Group ops into kernels (records v4c.fusion_group and v4c.fusion_kind)";
+  let description = [{
+    Builds each function's dataflow graph with Boost.Graph and grows groups from producer to
+    consumers by a rule table, so that intermediates never leave the kernel:
+      quantize → block_scaled_matmul            activation quantization as the GEMM prologue
+      rms_norm → quantize | linear | matmul    norm_gemm (one norm for every GEMM it feeds)
+      swiglu → quantize | linear | matmul      swiglu_gemm (the shared expert's down proj.)
+      rms_norm → rope → qat                     norm_rope (q path), norm_rope_qat (kv path)
+    A producer joins only when every user of its result joins too, and only if the group stays
+    convex (no path leaves it and comes back: contracting it would make a cycle). The ops that
+    already are one kernel (mHC pre/post/head, attention with its softmax and sink, compressor,
+    indexer, MoE gate, experts) are groups of their own; every other op is a group of one.
+    Groups already recorded (a user's edits) are kept unless `overwrite` is set.
+  }];
+  let options = [
+    Option<"overwrite", "overwrite", "bool", /*default=*/"false", "Re-plan functions that already have groups">
+  ];
+  let dependentDialects = ["::v4c::graph::GraphDialect"];
+}
+
+def ApplyFusion : Pass<"v4c-apply-fusion", "::mlir::ModuleOp"> {
+  let summary = "Form graph.fused regions from the recorded fusion groups";
+  let description = [{
+    Checks the recorded groups (one kind per group, convex, no ops with side effects in a group
+    of several), orders each function so that every group is contiguous (a topological order of
+    the groups' quotient graph that stays close to the original order), and wraps each group
+    of two or more ops in a graph.fused op whose inputs are the values it reads from outside
+    (weights are read inside) and whose results are those used after it.
+  }];
+  let dependentDialects = ["::v4c::graph::GraphDialect"];
+}
+
 #endif // V4C_PASSES

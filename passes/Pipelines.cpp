@@ -15,6 +15,10 @@ void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &opt
   // 3. tidy what the rewrites left
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
+  // 4. decide the kernels (v4c.fusion_group / v4c.fusion_kind attributes)
+  pm.addPass(createPlanFusion());
+  // 5. form them (graph.fused regions)
+  pm.addPass(createApplyFusion());
 }
 
 namespace {

@@ -3,6 +3,8 @@
 // the block-scaled microkernel `v4c_gemm` (runtime/kernels/Gemm.h).
 #include "codegen/cpu/LowerToLoops.h"
 
+#include "mlir/IR/IRMapping.h"
+
 #include "codegen/cpu/LoopEmitter.h"
 #include "ir/Graph/IR/GraphOps.h"
 #include "runtime/reference/Kernels.h"
@@ -35,6 +37,7 @@ public:
   explicit Lowering(ModuleOp module) : module(module) {}
 
   LogicalResult run() {
+    inlineFusedGroups();
     for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
       if (!func.isDeclaration() && failed(rewriteEntry(func)))
         return failure();
@@ -60,6 +63,53 @@ public:
   }
 
 private:
+  //===--------------------------------------------------------------------===//
+  // Fusion groups
+  //===--------------------------------------------------------------------===//
+
+  /// graph.fused ops (v4c-apply-fusion) are lowered in place of the group, after the group's
+  /// own rewrite: activation quantization feeding a GEMM in the same group becomes the GEMM
+  /// microkernel's prologue (it quantizes x as it reads it), so the codes are never stored.
+  /// The other ops of a group are emitted one after the other, next to each other.
+  void inlineFusedGroups() {
+    SmallVector<graph::FusedOp> fused;
+    module.walk([&](graph::FusedOp op) { fused.push_back(op); });
+    for (graph::FusedOp op : fused) {
+      Block &body = op.getBody().front();
+      for (auto matmul : llvm::make_early_inc_range(body.getOps<graph::BlockScaledMatmulOp>()))
+        quantizeInPrologue(matmul);
+      OpBuilder b(op);
+      IRMapping map;
+      map.map(body.getArguments(), op.getInputs());
+      for (Operation &inner : body.without_terminator())
+        b.clone(inner, map);
+      auto yield = cast<graph::YieldOp>(body.getTerminator());
+      op->replaceAllUsesWith(llvm::map_to_vector(yield.getValues(), [&](Value v) { return map.lookup(v); }));
+      op->erase();
+    }
+  }
+
+  /// block_scaled_matmul(quantize(x)) → linear(x) that quantizes per 128 in the microkernel.
+  static void quantizeInPrologue(graph::BlockScaledMatmulOp matmul) {
+    auto quantize = matmul.getLhs().getDefiningOp<graph::QuantizeOp>();
+    if (!quantize || quantize.getBlock() != 128 || matmul.getLhsBlock() != 128)
+      return;
+    auto precision = matmul->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
+    MLIRContext *ctx = matmul.getContext();
+    if (!precision) // hand-written IR: the matmul's operands say what it multiplies
+      precision = graph::PrecisionAttr::get(
+          ctx, matmul.getRhs().getType().getElementType(), quantize.getCodes().getType().getElementType(),
+          128, graph::GemmKind::emulated);
+    OpBuilder b(matmul);
+    auto linear = b.create<graph::LinearOp>(matmul.getLoc(), matmul.getType(), quantize.getInput(),
+                                            matmul.getRhs(), matmul.getRhsScale(), matmul.getBlockAttr());
+    linear->setAttr(graph::PrecisionAttr::kName, precision);
+    matmul.replaceAllUsesWith(linear.getResult());
+    matmul.erase();
+    if (quantize->use_empty())
+      quantize.erase();
+  }
+
   //===--------------------------------------------------------------------===//
   // Runtime ABI
   //===--------------------------------------------------------------------===//

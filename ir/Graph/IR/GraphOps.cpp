@@ -555,3 +555,24 @@ LogicalResult MoeExpertsOp::verify() {
 
 #define GET_OP_CLASSES
 #include "ir/Graph/IR/GraphOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Fusion
+//===----------------------------------------------------------------------===//
+
+LogicalResult FusedOp::verify() {
+  Block &body = getBody().front();
+  if (getKind().empty())
+    return emitOpError() << "kind must not be empty";
+  if (body.getNumArguments() != getInputs().size() ||
+      !llvm::equal(body.getArgumentTypes(), getInputs().getTypes()))
+    return emitOpError() << "body arguments must match the inputs (" << getInputs().size()
+                         << " values)";
+  auto yield = dyn_cast<YieldOp>(body.getTerminator());
+  if (!yield)
+    return emitOpError() << "body must end with graph.yield";
+  if (!llvm::equal(yield.getValues().getTypes(), getResultTypes()))
+    return emitOpError() << "graph.yield must return the op's result types";
+  return success();
+}
+

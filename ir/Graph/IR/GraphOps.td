@@ -393,4 +393,32 @@ def Graph_MoeExpertsOp : Graph_Op<"moe_experts", [Pure, AttrSizedOperandSegments
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Fusion
+//===----------------------------------------------------------------------===//
+
+def Graph_FusedOp : Graph_Op<"fused", [IsolatedFromAbove, SingleBlock,
+                                       RecursiveMemoryEffects]> {
+  let summary = "One fusion group: the ops a single kernel computes";
+  let description = [{
+    Formed by v4c-apply-fusion from the groups v4c-plan-fusion records (`v4c.fusion_group`,
+    `v4c.fusion_kind`). The body sees only its block arguments (the group's inputs, in order)
+    and the weights it reads; `graph.yield` returns the values used after the group. `kind`
+    names the pattern (norm_gemm, swiglu_gemm, norm_rope, ...) that code generators key on.
+  }];
+  let arguments = (ins Variadic<AnyType>:$inputs, StrAttr:$kind, I64Attr:$group);
+  let results = (outs Variadic<AnyType>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    $kind `(` $inputs `)` attr-dict `:` functional-type($inputs, $results) $body
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_YieldOp : Graph_Op<"yield", [Pure, Terminator, HasParent<"FusedOp">]> {
+  let summary = "The values a fusion group hands to the rest of the function";
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+}
+
 #endif // V4C_GRAPH_OPS

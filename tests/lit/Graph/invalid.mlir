@@ -1865,3 +1865,26 @@ func.func @unknown_graph_attribute(%x: tensor<?x256xf32>) {
   %y = graph.rms_norm %x {eps = 1.0e-06 : f64, graph.fusion = 3 : i64} : tensor<?x256xf32> -> tensor<?x256xf32>
   return
 }
+
+// -----
+
+func.func @fused_yield_types(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{'graph.fused' op graph.yield must return the op's result types}}
+  %r = graph.fused "norm"(%x) {group = 0 : i64} : (tensor<?x64xf32>) -> tensor<?x64xf32> {
+  ^bb0(%a: tensor<?x64xf32>):
+    graph.yield
+  }
+  return %r : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @fused_captures(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{'graph.fused' op body arguments must match the inputs (1 values)}}
+  %r = graph.fused "norm"(%x) {group = 0 : i64} : (tensor<?x64xf32>) -> tensor<?x64xf32> {
+  ^bb0:
+    %y = graph.rms_norm %x {eps = 1.0e-06 : f64} : tensor<?x64xf32> -> tensor<?x64xf32>
+    graph.yield %y : tensor<?x64xf32>
+  }
+  return %r : tensor<?x64xf32>
+}

@@ -537,3 +537,23 @@ func.func @block_scaled(%x: tensor<?x300xf32>, %w: tensor<200x300xf8E4M3FN>, %s:
       : tensor<?x300xf8E4M3FN>, tensor<?x3xf32>, tensor<200x300xf8E4M3FN>, tensor<2x3xf8E8M0FNU> -> tensor<?x200xf32>
   return %y : tensor<?x200xf32>
 }
+
+// -----
+
+// A fusion group as one op (v4c-apply-fusion): inputs as block arguments, weights read inside.
+graph.param @w : tensor<64x64xbf16>
+// CHECK-LABEL: func.func @fused
+// CHECK:         %[[F:.+]]:2 = graph.fused "norm_gemm"(%{{.+}}) {group = 3 : i64} : (tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+// CHECK-NEXT:    ^bb0(%[[A:.+]]: tensor<?x64xf32>):
+// CHECK:           graph.yield %{{.+}}, %{{.+}} : tensor<?x64xf32>, tensor<?x64xf32>
+// CHECK:         return %[[F]]#0, %[[F]]#1
+func.func @fused(%x: tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %r:2 = graph.fused "norm_gemm"(%x) {group = 3 : i64} : (tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  ^bb0(%a: tensor<?x64xf32>):
+    %y = graph.rms_norm %a {eps = 1.0e-06 : f64} : tensor<?x64xf32> -> tensor<?x64xf32>
+    %w = graph.weight @w : tensor<64x64xbf16>
+    %z = graph.linear %y, %w : tensor<?x64xf32>, tensor<64x64xbf16> -> tensor<?x64xf32>
+    graph.yield %y, %z : tensor<?x64xf32>, tensor<?x64xf32>
+  }
+  return %r#0, %r#1 : tensor<?x64xf32>, tensor<?x64xf32>
+}
