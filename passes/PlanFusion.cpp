@@ -1,12 +1,12 @@
 // v4c-plan-fusion: groups ops into kernels and records the groups (Passes.td).
 #include "passes/Dataflow.h"
+#include "passes/KernelStats.h"
 #include "passes/Passes.h"
 
 #include "ir/Graph/IR/GraphDialect.h"
 #include "ir/Graph/IR/GraphOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/EquivalenceClasses.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -65,14 +65,6 @@ std::string kindOf(ArrayRef<Operation *> members) {
       });
 }
 
-/// Ops that are not kernels: weights and constants (read where they are used), shape views
-/// and scalar index arithmetic. A kernel produces a tensor.
-bool isFree(Operation *op) {
-  return isa<graph::WeightOp, tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op) ||
-         op->hasTrait<OpTrait::ConstantLike>() ||
-         llvm::none_of(op->getResultTypes(), [](Type t) { return isa<RankedTensorType>(t); });
-}
-
 struct PlanFusion : impl::PlanFusionBase<PlanFusion> {
   using PlanFusionBase::PlanFusionBase;
 
@@ -96,7 +88,7 @@ struct PlanFusion : impl::PlanFusionBase<PlanFusion> {
     llvm::EquivalenceClasses<Operation *> groups;
     SmallVector<Operation *> kernels;
     for (Operation &op : block.without_terminator())
-      if (!isFree(&op)) {
+      if (isKernelOp(&op)) {
         groups.insert(&op);
         kernels.push_back(&op);
       }

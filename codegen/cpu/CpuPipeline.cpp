@@ -53,8 +53,15 @@ std::string defaultLoweringPipeline() {
 }
 
 namespace {
-/// The graph-level passes into `pm`: the user's text, else the default for `options`.
+/// Upstream and v4c passes, registered once: textual pipelines name them.
+void registerPassesOnce() {
+  static bool registered = (registerAllPasses(), registerAllV4CPasses(), true);
+  (void)registered;
+}
+} // namespace
+
 LogicalResult addGraphPipeline(OpPassManager &pm, const CpuOptions &options) {
+  registerPassesOnce();
   if (options.graphPipeline.empty()) {
     buildGraphPipeline(pm, {"cpu", options.faithful ? "faithful" : "dequant"});
     return success();
@@ -66,11 +73,8 @@ LogicalResult addGraphPipeline(OpPassManager &pm, const CpuOptions &options) {
   llvm::errs() << "error: invalid pipeline '" << options.graphPipeline << "': " << error << "\n";
   return failure();
 }
-} // namespace
 
 std::string graphPipelineText(const CpuOptions &options) {
-  static bool passesRegistered = (registerAllPasses(), registerAllV4CPasses(), true);
-  (void)passesRegistered;
   OpPassManager pm(ModuleOp::getOperationName());
   if (failed(addGraphPipeline(pm, options)))
     return options.graphPipeline;
@@ -95,8 +99,7 @@ void registerCpuDependencies(DialectRegistry &registry) {
 
 LogicalResult lowerToLLVMDialect(ModuleOp module, const CpuOptions &options,
                                  llvm::function_ref<void(llvm::StringRef)> progress) {
-  static bool passesRegistered = (registerAllPasses(), registerAllV4CPasses(), true);
-  (void)passesRegistered;
+  registerPassesOnce();
   auto say = [&](llvm::StringRef what) {
     if (progress)
       progress(what);

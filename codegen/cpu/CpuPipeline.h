@@ -2,6 +2,7 @@
 #pragma once
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/Error.h"
 
@@ -18,6 +19,9 @@ struct CpuOptions {
   std::string graphPipeline;
 };
 
+/// Adds the graph-level passes `options` select to `pm` (a builtin.module pass manager): the
+/// user's pipeline text, else the default. Fails, with a message, on text that does not parse.
+mlir::LogicalResult addGraphPipeline(mlir::OpPassManager &pm, const CpuOptions &options);
 /// The graph-level pipeline `options` select, as text (recorded in artifacts).
 std::string graphPipelineText(const CpuOptions &options);
 
