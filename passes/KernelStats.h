@@ -15,6 +15,23 @@ struct KernelStats {
   double activationBytes = 0;   // tensors handed from kernel to kernel: 1 write + 1 read per consumer
 };
 
+/// Sizes the cost model assumes for dynamic dimensions.
+struct CostShape {
+  int64_t tokens = 1;     // T of this call (1: a decode step)
+  int64_t context = 1024; // tokens already seen: sizes the compressed caches attention reads
+};
+
+/// One op's work for one call: FLOPs (a multiply-add is 2), bytes of weights it reads (routed
+/// experts: only the top-k's share), and bytes of tensors it reads and writes. An estimate from
+/// shapes (MODEL.md §6.4 for the attention and expert formulas), not a measurement.
+struct OpCost {
+  double flops = 0, weightBytes = 0, tensorBytes = 0;
+};
+OpCost opCost(mlir::Operation *op, const CostShape &shape);
+
+/// The bytes of a tensor type with dynamic dims taken as `dynamicSize`.
+double tensorBytes(mlir::Type type, int64_t dynamicSize);
+
 /// Kernels of `func`'s body and the bytes they hand each other per call, with every dynamic
 /// dimension taken as `dynamicSize` (1: one decode token). Values seen through shape views
 /// count once, at their consumers.

@@ -3,7 +3,9 @@
 //   import  -> checkpoint directory to graph-dialect IR (text or bytecode)
 //   compile -> a .v4a artifact from a checkpoint or its graph IR: weights in the planned
 //              layout + compiled code (CPU target)
+#include "Report.h"
 #include "codegen/cpu/CompileCpu.h"
+#include "codegen/cpu/CpuPipeline.h"
 #include "frontend/import/GraphBuilder.h"
 #include "frontend/synthetic/SyntheticCheckpoint.h"
 #include "ir/InitAllDialects.h"
@@ -62,6 +64,16 @@ cl::opt<std::string> compilePipeline(
              "'v4c-graph-pipeline{target=cpu mode=<precision-mode>}', e.g. to switch a pass off "
              "(`v4c-opt --help` lists the passes)"),
     cl::value_desc("PASSES"), cl::sub(compileCmd));
+cl::opt<std::string> compileReport(
+    "report",
+    cl::desc("Also write DIR/report.json and DIR/report.html: per-op and per-kernel FLOPs, "
+             "bytes and arithmetic intensity of a decode step, the fusion groups and a roofline"),
+    cl::value_desc("DIR"), cl::sub(compileCmd));
+cl::opt<double> reportBandwidth("report-bandwidth",
+                                cl::desc("Memory bandwidth of the report's roofline, GB/s"),
+                                cl::init(30), cl::sub(compileCmd));
+cl::opt<double> reportPeak("report-peak", cl::desc("Peak compute of the report's roofline, GFLOP/s"),
+                           cl::init(200), cl::sub(compileCmd));
 enum class EmitKind { Artifact, Executable };
 cl::opt<EmitKind> compileEmit(
     "emit", cl::desc("What to produce"),
@@ -219,6 +231,23 @@ int runCompile() {
   options.faithful = compilePrecision == "faithful";
   options.maxSeqLen = compileMaxSeqLen;
   options.graphPipeline = compilePipeline;
+  if (!compileReport.empty()) {
+    // The report looks at the graph after the graph-level passes, on a copy: the compile
+    // below runs them on the original.
+    progress.stage("writing the report to " + compileReport);
+    mlir::OwningOpRef<mlir::ModuleOp> copy(module->clone());
+    mlir::PassManager pm(&context);
+    if (mlir::failed(cpu::addGraphPipeline(pm, options)) || mlir::failed(pm.run(*copy)))
+      return fail(llvm::createStringError("the graph passes failed (see the diagnostics above)"));
+    ReportOptions report;
+    report.bandwidth = reportBandwidth * 1e9;
+    report.peakFlops = reportPeak * 1e9;
+    report.pipeline = cpu::graphPipelineText(options);
+    report.layers = (*checkpoint)->config().numHiddenLayers;
+    if (llvm::Error e = writeCompileReport(*copy, compileReport, report))
+      return fail(std::move(e));
+    progress.finish();
+  }
   bool exe = compileEmit == EmitKind::Executable;
   std::string artifactPath = exe ? compileOut + ".v4a" : std::string(compileOut);
   llvm::Error compiled = cpu::compileToArtifact(
