@@ -7,6 +7,7 @@
 #include "codegen/cpu/CompileCpu.h"
 #include "codegen/cpu/CpuPipeline.h"
 #include "frontend/import/GraphBuilder.h"
+#include "frontend/quantize/OfflineQuantizer.h"
 #include "frontend/synthetic/SyntheticCheckpoint.h"
 #include "ir/InitAllDialects.h"
 
@@ -14,11 +15,14 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <map>
 
 namespace cl = llvm::cl;
 using namespace v4c;
@@ -42,6 +46,19 @@ cl::opt<std::string> importOut("o", cl::desc("Output IR file ('-' for stdout)"),
                                cl::value_desc("FILE"), cl::init("-"), cl::sub(importCmd));
 cl::opt<bool> importBytecode("emit-bytecode", cl::desc("Write MLIR bytecode instead of text"),
                              cl::sub(importCmd));
+
+cl::SubCommand quantizeCmd(
+    "quantize", "Quantize a BF16/F32 checkpoint to DeepSeek's FP8/FP4 release format");
+cl::opt<std::string> quantizeInput(cl::Positional, cl::desc("<checkpoint dir>"), cl::Required,
+                                   cl::sub(quantizeCmd));
+cl::opt<std::string> quantizeOut("o", cl::desc("Output checkpoint directory"),
+                                 cl::value_desc("DIR"), cl::Required, cl::sub(quantizeCmd));
+cl::opt<std::string> quantizeExperts(
+    "experts", cl::desc("Routed experts as fp4 (E2M1, one E8M0 scale per 32; the release) or fp8"),
+    cl::init("fp4"), cl::sub(quantizeCmd));
+cl::opt<std::string> quantizeReport("report",
+                                    cl::desc("Write every quantized tensor's error as JSON"),
+                                    cl::value_desc("FILE.json"), cl::sub(quantizeCmd));
 
 cl::SubCommand compileCmd("compile", "Compile a checkpoint for a target into a .v4a artifact");
 cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir | model.mlir>"),
@@ -124,6 +141,59 @@ int runGen() {
                << (genBf16 ? ", bf16" : ", fp8/fp4") << ") in " << genOut << "\n";
   if (llvm::Error e = writeSyntheticCheckpoint(options, genOut, llvm::errs()))
     return fail(std::move(e));
+  return 0;
+}
+
+int runQuantize() {
+  Progress progress;
+  progress.stage("reading " + quantizeInput);
+  auto checkpoint = Checkpoint::open(quantizeInput);
+  if (!checkpoint)
+    return fail(checkpoint.takeError());
+  progress.finish(std::to_string((*checkpoint)->tensors().size()) + " tensors");
+  progress.stage("quantizing into " + quantizeOut);
+  std::string log;
+  llvm::raw_string_ostream logStream(log);
+  auto errors = quantizeCheckpoint(**checkpoint, quantizeOut, {quantizeExperts}, logStream);
+  if (!errors)
+    return fail(errors.takeError());
+  progress.finish(std::to_string(errors->size()) + " weight tensors");
+
+  // Per format: how many, the mean and the worst relative L2 error; then the worst tensors.
+  std::map<std::string, std::pair<int, double>> mean;
+  for (const QuantizationError &e : *errors) {
+    mean[e.format].first += 1;
+    mean[e.format].second += e.relativeL2;
+  }
+  llvm::outs() << llvm::format("%-20s %8s %14s\n", "format", "tensors", "mean rel. L2");
+  for (const auto &[format, m] : mean)
+    llvm::outs() << llvm::format("%-20s %8d %14.4f\n", format.c_str(), m.first, m.second / m.first);
+  std::vector<QuantizationError> worst = *errors;
+  llvm::sort(worst, [](const auto &a, const auto &b) { return a.relativeL2 > b.relativeL2; });
+  llvm::outs() << "largest errors:\n";
+  for (size_t i = 0; i < std::min<size_t>(5, worst.size()); ++i)
+    llvm::outs() << llvm::format("  %-48s %-18s rel. L2 %.4f  max |err| %.3g\n",
+                                 worst[i].name.c_str(), worst[i].format.c_str(),
+                                 worst[i].relativeL2, worst[i].maxAbs);
+  if (!quantizeReport.empty()) {
+    llvm::json::Array tensors;
+    for (const QuantizationError &e : *errors)
+      tensors.push_back(llvm::json::Object{{"name", e.name},
+                                           {"format", e.format},
+                                           {"elements", e.elements},
+                                           {"relative_l2", e.relativeL2},
+                                           {"max_abs", e.maxAbs}});
+    if (llvm::Error e = llvm::writeToOutput(quantizeReport, [&](llvm::raw_ostream &os) {
+          os << llvm::formatv("{0:2}", llvm::json::Value(llvm::json::Object{
+                                           {"source", quantizeInput.getValue()},
+                                           {"output", quantizeOut.getValue()},
+                                           {"tensors", std::move(tensors)}}))
+             << "\n";
+          return llvm::Error::success();
+        }))
+      return fail(std::move(e));
+  }
+  llvm::errs() << "v4c: wrote " << quantizeOut << "\n";
   return 0;
 }
 
@@ -275,12 +345,15 @@ int main(int argc, char **argv) {
       "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
       "  v4c gen --preset tiny|small [--seed N] [--bf16] -o DIR\n"
       "  v4c import DIR -o model.mlir [--emit-bytecode]\n"
+      "  v4c quantize BF16_DIR -o DIR [--experts fp4|fp8] [--report errors.json]\n"
       "  v4c compile DIR|model.mlir --target cpu [--precision-mode faithful|dequant] [--cpu host] -o OUT.v4a\n\n"
       "'v4c <command> --help' explains each command.\n");
   if (genCmd)
     return runGen();
   if (importCmd)
     return runImport();
+  if (quantizeCmd)
+    return runQuantize();
   if (compileCmd)
     return runCompile();
   llvm::errs() << "v4c: no command given; see 'v4c --help'\n";
