@@ -47,9 +47,13 @@ public:
           !isa<graph::ParamOp, graph::StateOp, graph::WeightOp>(op))
         ops.push_back(op);
     });
-    for (Operation *op : ops)
-      if (failed(lower(op)))
+    for (Operation *op : ops) {
+      if (inRowChain.count(op))
+        continue; // lowered with the chain's last op
+      auto chain = rowChains.find(op);
+      if (failed(chain != rowChains.end() ? lowerRowChain(chain->second) : lower(op)))
         return failure();
+    }
     // Weights read by GEMMs were consumed by address; drop the readers and declarations.
     for (auto func : module.getOps<func::FuncOp>())
       func.walk([](graph::WeightOp op) {
@@ -69,8 +73,9 @@ private:
 
   /// graph.fused ops (v4c-apply-fusion) are lowered in place of the group, after the group's
   /// own rewrite: activation quantization feeding a GEMM in the same group becomes the GEMM
-  /// microkernel's prologue (it quantizes x as it reads it), so the codes are never stored.
-  /// The other ops of a group are emitted one after the other, next to each other.
+  /// microkernel's prologue (it quantizes x as it reads it), so the codes are never stored; a
+  /// norm → rope [→ qat] chain becomes one loop nest doing all three on each row while it is in
+  /// L1, in one buffer. The other ops of a group are emitted one after the other.
   void inlineFusedGroups() {
     SmallVector<graph::FusedOp> fused;
     module.walk([&](graph::FusedOp op) { fused.push_back(op); });
@@ -81,12 +86,70 @@ private:
       OpBuilder b(op);
       IRMapping map;
       map.map(body.getArguments(), op.getInputs());
-      for (Operation &inner : body.without_terminator())
-        b.clone(inner, map);
+      SmallVector<Operation *> kernels;
+      for (Operation &inner : body.without_terminator()) {
+        Operation *copy = b.clone(inner, map);
+        if (!isa<graph::WeightOp>(copy) && !copy->hasTrait<OpTrait::ConstantLike>())
+          kernels.push_back(copy);
+      }
+      recordRowChain(kernels);
       auto yield = cast<graph::YieldOp>(body.getTerminator());
       op->replaceAllUsesWith(llvm::map_to_vector(yield.getValues(), [&](Value v) { return map.lookup(v); }));
       op->erase();
     }
+  }
+
+  /// A group's ops rms_norm → rope [→ qat], each reading only the previous one's result.
+  struct RowChain {
+    graph::RmsNormOp norm;
+    graph::RopeOp rope;
+    graph::QatOp qat; // may be null
+  };
+  llvm::DenseMap<Operation *, RowChain> rowChains; // by the chain's last op
+  llvm::SmallPtrSet<Operation *, 32> inRowChain;   // its other ops
+
+  void recordRowChain(ArrayRef<Operation *> kernels) {
+    if (kernels.size() < 2 || kernels.size() > 3)
+      return;
+    auto norm = dyn_cast<graph::RmsNormOp>(kernels[0]);
+    auto rope = dyn_cast<graph::RopeOp>(kernels[1]);
+    auto qat = kernels.size() == 3 ? dyn_cast<graph::QatOp>(kernels[2]) : graph::QatOp();
+    if (!norm || !rope || (kernels.size() == 3 && !qat) || rope.getInput() != norm.getResult() ||
+        !norm->hasOneUse() || (qat && (qat.getInput() != rope.getResult() || !rope->hasOneUse())))
+      return;
+    rowChains[kernels.back()] = {norm, rope, qat};
+    inRowChain.insert(kernels.begin(), kernels.end() - 1);
+  }
+
+  /// Norm, rotation and QAT round trip of each row in turn, in one buffer (the same row
+  /// functions as the separate lowerings, in the same order: the same values).
+  LogicalResult lowerRowChain(RowChain chain) {
+    Operation *last = chain.qat ? chain.qat.getOperation() : chain.rope.getOperation();
+    if (chain.qat && failed(checkDecision(chain.qat)))
+      return failure();
+    OpBuilder b(last);
+    LoopEmitter e(b, last->getLoc());
+    Value in = e.buffer(chain.norm.getInput());
+    Value weight = chain.norm.getWeight() ? e.buffer(chain.norm.getWeight()) : Value();
+    Value positions = e.buffer(chain.rope.getPositions());
+    Value freqs = invFreqTable(e, chain.rope.getRope());
+    Value out = e.allocLike(in, b.getF32Type());
+    int64_t width = cast<RankedTensorType>(chain.rope.getType()).getShape().back();
+    bool roundTrip = chain.qat && quantizesActivations(chain.qat);
+    forEachRow(e, in, [&](SmallVector<Value> row) {
+      rmsNormRow(e, in, out, row, width, weight, chain.norm.getEps().convertToDouble());
+      rotateRow(e, out, row, width, e.loadRaw(positions, row[0]), freqs,
+                chain.rope.getRope().getDim(), chain.rope.getInverse());
+      if (roundTrip)
+        qatRow(e, out, row, chain.qat.getDims(), chain.qat.getGroupSize(),
+               isa<Float4E2M1FNType>(chain.qat.getFormat()));
+    });
+    last->replaceAllUsesWith(ValueRange{e.tensor(out)});
+    last->erase();
+    if (chain.qat)
+      chain.rope.erase();
+    chain.norm.erase();
+    return success();
   }
 
   /// block_scaled_matmul(quantize(x)) → linear(x) that quantizes per 128 in the microkernel.

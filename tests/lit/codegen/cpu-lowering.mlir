@@ -104,3 +104,29 @@ func.func @explicit(%x: tensor<?x256xf32>) -> tensor<?x256xf32> {
 graph.param @a : tensor<3xf32>
 graph.param @b : tensor<100x64xf4E2M1FN>
 graph.state @c compressed_kv : tensor<?x128xf32> {tokens_per_entry = 4 : i64}
+
+// -----
+
+// A norm → rope → QAT fusion group is one loop nest over rows in one buffer: a single
+// allocation of the row type (three unfused), the rotation and the round trip inside the row
+// loop that computes the norm.
+// CHECK-LABEL: func.func @row_chain
+// CHECK:         memref.alloc({{.*}}) {alignment = 64 : i64} : memref<?x2x64xf32>
+// CHECK-NOT:     memref.alloc({{.*}}) {alignment = 64 : i64} : memref<?x2x64xf32>
+// CHECK:         scf.for
+// CHECK:           scf.for
+// CHECK:             math.sqrt
+// CHECK:             math.cos
+// CHECK:             math.roundeven
+// CHECK-NOT:     memref.alloc({{.*}}) {alignment = 64 : i64} : memref<?x2x64xf32>
+// CHECK:         return
+func.func @row_chain(%x: tensor<?x2x64xf32>, %pos: tensor<?xi64>) -> tensor<?x2x64xf32> {
+  %r = graph.fused "norm_rope_qat"(%x, %pos) {group = 0 : i64} : (tensor<?x2x64xf32>, tensor<?xi64>) -> tensor<?x2x64xf32> {
+  ^bb0(%a: tensor<?x2x64xf32>, %p: tensor<?xi64>):
+    %n = graph.rms_norm %a {eps = 1.0e-06 : f64} : tensor<?x2x64xf32> -> tensor<?x2x64xf32>
+    %o = graph.rope %n, %p {rope = #graph.rope<dim = 32, theta = 1.0e+04>} : tensor<?x2x64xf32>, tensor<?xi64> -> tensor<?x2x64xf32>
+    %q = graph.qat %o {dims = 32 : i64, format = f8E4M3FN, group_size = 32 : i64, graph.precision = #graph.precision<weights = f32, activations = f8E4M3FN, act_block = 32, gemm = emulated>} : tensor<?x2x64xf32> -> tensor<?x2x64xf32>
+    graph.yield %q : tensor<?x2x64xf32>
+  }
+  return %r : tensor<?x2x64xf32>
+}
