@@ -26,6 +26,14 @@ public:
   /// decode: T = 1) and returns logits for every one of them, row-major [T, vocab].
   /// On failure returns an empty vector and sets `error`.
   virtual std::vector<float> forward(const std::vector<int32_t> &tokens, std::string &error) = 0;
+  /// Logits of MTP module k (MODEL.md §6.4, speculative decoding) for the positions of the last
+  /// forward() call, given the tokens that followed them (`nextTokens[t]` = the token at
+  /// position t + 1), row-major [T, vocab]. On failure returns empty and sets `error`.
+  virtual std::vector<float> mtpLogits(int64_t k, const std::vector<int32_t> &nextTokens,
+                                       std::string &error) {
+    error = "this engine has no MTP modules";
+    return {};
+  }
 };
 
 } // namespace v4c

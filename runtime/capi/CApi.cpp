@@ -17,12 +17,15 @@ struct v4c_model {
     error = std::move(message);
     return -1;
   }
-  int run(const int32_t *tokens, int64_t count) {
+  /// forward() on the tokens, or MTP module `mtp` when it is >= 0.
+  int run(const int32_t *tokens, int64_t count, int64_t mtp = -1) {
     if (!engine)
       return fail("no model loaded (call v4c_load first)");
     if (!tokens || count <= 0)
       return fail("no tokens given");
-    std::vector<float> out = engine->forward(std::vector<int32_t>(tokens, tokens + count), error);
+    std::vector<int32_t> ids(tokens, tokens + count);
+    std::vector<float> out =
+        mtp >= 0 ? engine->mtpLogits(mtp, ids, error) : engine->forward(ids, error);
     if (out.empty())
       return -1;
     logits = std::move(out);
@@ -52,6 +55,14 @@ int v4c_prefill(v4c_model *model, const int32_t *tokens, int64_t count) {
 }
 
 int v4c_decode(v4c_model *model, int32_t token) { return model ? model->run(&token, 1) : -1; }
+
+int v4c_mtp(v4c_model *model, int64_t k, const int32_t *next_tokens, int64_t count) {
+  if (!model)
+    return -1;
+  if (k < 0)
+    return model->fail("no MTP module " + std::to_string(k));
+  return model->run(next_tokens, count, k);
+}
 
 const float *v4c_logits(const v4c_model *model, int64_t *rows, int64_t *vocab) {
   if (!model || !model->engine || model->logits.empty())

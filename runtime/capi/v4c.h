@@ -27,7 +27,10 @@ int v4c_load(v4c_model *model, const char *artifact_path);
 int v4c_prefill(v4c_model *model, const int32_t *tokens, int64_t count);
 /* Runs one token at the next position. */
 int v4c_decode(v4c_model *model, int32_t token);
-/* Logits of the last prefill/decode call, row-major [rows, vocab]; valid until the next call. */
+/* MTP module k (speculative decoding): logits for the positions of the last prefill/decode
+ * call given the `count` tokens that followed them (one per position), read with v4c_logits. */
+int v4c_mtp(v4c_model *model, int64_t k, const int32_t *next_tokens, int64_t count);
+/* Logits of the last prefill/decode/mtp call, row-major [rows, vocab]; valid until the next call. */
 const float *v4c_logits(const v4c_model *model, int64_t *rows, int64_t *vocab);
 /* Positions processed so far; v4c_reset starts a new sequence. */
 int64_t v4c_position(const v4c_model *model);

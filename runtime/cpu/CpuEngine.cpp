@@ -15,6 +15,9 @@ namespace {
 using Bytes = MemRef<uint8_t, 1>;
 using ForwardFn = void (*)(MemRef<int32_t, 1> *, int64_t, Bytes *, Bytes *, MemRef<float, 2> *,
                            MemRef<float, 3> *);
+/// @mtpK(streams [T, n, D], next tokens [T], start) -> logits [T, V], in the runtime ABI.
+using MtpFn = void (*)(MemRef<float, 3> *, MemRef<int32_t, 1> *, int64_t, Bytes *, Bytes *,
+                       MemRef<float, 2> *);
 
 class CpuEngine final : public Engine {
 public:
@@ -63,6 +66,7 @@ public:
   int64_t position() const override { return pos; }
   void reset() override {
     pos = 0;
+    lastStreams.clear();
     std::memset(state, 0, stateBytes);
   }
 
@@ -86,7 +90,40 @@ public:
     auto logitsView = rowMajor(logits.data(), {T, vocab});
     auto streamsView = rowMajor(finalStreams.data(), {T, streams, hidden});
     forwardFn(&tokenView, pos, &weightView, &stateView, &logitsView, &streamsView);
+    lastStreams = std::move(finalStreams);
+    lastStart = pos;
     pos += T;
+    return logits;
+  }
+
+  std::vector<float> mtpLogits(int64_t k, const std::vector<int32_t> &nextTokens,
+                               std::string &error) override {
+    MtpFn mtp = library ? reinterpret_cast<MtpFn>(dlsym(
+                              library, ("_mlir_ciface_mtp" + std::to_string(k)).c_str()))
+                        : nullptr;
+    if (!mtp) {
+      error = library ? "the model has no MTP module " + std::to_string(k)
+                      : "MTP modules are not linked into standalone executables yet";
+      return {};
+    }
+    int64_t T = nextTokens.size();
+    if (T == 0 || T * streams * hidden != int64_t(lastStreams.size())) {
+      error = "MTP needs one next token per position of the last forward call";
+      return {};
+    }
+    for (int32_t token : nextTokens)
+      if (token < 0 || token >= vocab) {
+        error = "token id " + std::to_string(token) + " is outside the vocabulary [0, " +
+                std::to_string(vocab) + ")";
+        return {};
+      }
+    std::vector<float> logits(T * vocab);
+    auto streamsView = rowMajor(lastStreams.data(), {T, streams, hidden});
+    auto tokenView = rowMajor(const_cast<int32_t *>(nextTokens.data()), {T});
+    auto weightView = rowMajor(const_cast<uint8_t *>(weights->data), {int64_t(weights->size)});
+    auto stateView = rowMajor(state, {int64_t(stateBytes)});
+    auto logitsView = rowMajor(logits.data(), {T, vocab});
+    mtp(&streamsView, &tokenView, lastStart, &weightView, &stateView, &logitsView);
     return logits;
   }
 
@@ -133,6 +170,8 @@ private:
   uint8_t *state = nullptr;
   uint64_t stateBytes = 0;
   int64_t vocab = 0, hidden = 0, streams = 0, pos = 0;
+  std::vector<float> lastStreams; // the last forward call's final residual streams, for MTP
+  int64_t lastStart = 0;
 };
 
 } // namespace

@@ -13,14 +13,8 @@
 
 namespace v4c::reference {
 
-/// The reference as an Engine, plus what only it offers: the MTP module.
-class ReferenceEngine : public Engine {
-public:
-  /// Logits of MTP module k for the positions of the last forward() call, given the tokens
-  /// that followed them (`nextTokens[t]` = token at position t + 1), one per position.
-  virtual std::vector<float> mtpLogits(int64_t k, const std::vector<int32_t> &nextTokens,
-                                       std::string &error) = 0;
-};
+/// The reference as an Engine (MTP modules included).
+class ReferenceEngine : public Engine {};
 
 /// Loads the model behind `checkpoint` (which must outlive the engine) after checking every
 /// tensor against the config. Weights are decoded lazily, tensor by tensor, on first use.

@@ -57,6 +57,15 @@ int main(int argc, char **argv) {
   printf("prefill vs prefill+decode, last position: relative L2 %.3g\n", sqrt(diff / norm));
   CHECK(sqrt(diff / norm) < 1e-3, "prefill and decode disagree");
 
+  /* MTP module 0 on the last call's positions (one decode step: one next token). */
+  int32_t next = 7;
+  CHECK(v4c_mtp(steps, 0, &next, 1) == 0, "%s", v4c_error(steps));
+  const float *draft = v4c_logits(steps, &rows, &vocab);
+  CHECK(draft != NULL && rows == 1 && isfinite(draft[0]), "MTP gives one finite row");
+  CHECK(v4c_mtp(steps, 0, tokens, 2) != 0, "MTP with more tokens than positions must fail");
+  CHECK(v4c_mtp(steps, 9, &next, 1) != 0, "a missing MTP module must fail");
+  printf("missing MTP module: %s\n", v4c_error(steps));
+
   CHECK(v4c_decode(steps, (int32_t)vocab) != 0, "an out-of-vocabulary token must fail");
   printf("bad token: %s\n", v4c_error(steps));
   v4c_reset(steps);

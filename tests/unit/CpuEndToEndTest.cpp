@@ -144,6 +144,43 @@ TEST_F(CpuEndToEndTest, DequantModeMatchesTheReference) {
   }
 }
 
+// The MTP module (speculative decoding) compiled as @mtp0, after a prefill and after a decode
+// step, against the reference's (dequant mode: the same tolerance as the main model).
+TEST_F(CpuEndToEndTest, MtpModuleMatchesTheReference) {
+  auto ckpt = checkpoint(false);
+  ASSERT_TRUE(ckpt);
+  std::string path = compile(*ckpt, /*faithful=*/false, "mtp.v4a");
+  std::string error;
+  auto compiled = cpu::openCpuEngine(path, error);
+  ASSERT_TRUE(compiled) << error;
+  auto reference = reference::createReferenceEngine(*ckpt, PrecisionMode::Dequant);
+  ASSERT_TRUE(bool(reference)) << llvm::toString(reference.takeError());
+  std::vector<int32_t> ids = tokens(42);
+  std::vector<int32_t> prompt(ids.begin(), ids.begin() + 40), next(ids.begin() + 1, ids.begin() + 41);
+  for (Engine *engine : {compiled.get(), static_cast<Engine *>(reference->get())})
+    ASSERT_FALSE(engine->forward(prompt, error).empty()) << error;
+  std::vector<float> got = compiled->mtpLogits(0, next, error), want = (*reference)->mtpLogits(0, next, error);
+  ASSERT_EQ(got.size(), want.size()) << error;
+  Agreement a = compare(got, want, 512);
+  std::printf("[ cpu ] MTP after a 40-token prefill: relative L2 %.3g, argmax %lld/%lld\n",
+              a.relativeL2, (long long)a.sameArgmax, (long long)a.positions);
+  EXPECT_LE(a.relativeL2, 1e-4);
+  EXPECT_EQ(a.sameArgmax, a.positions);
+  for (Engine *engine : {compiled.get(), static_cast<Engine *>(reference->get())})
+    ASSERT_FALSE(engine->forward({ids[40]}, error).empty()) << error;
+  got = compiled->mtpLogits(0, {ids[41]}, error);
+  want = (*reference)->mtpLogits(0, {ids[41]}, error);
+  ASSERT_EQ(got.size(), want.size()) << error;
+  a = compare(got, want, 512);
+  std::printf("[ cpu ] MTP after a decode step: relative L2 %.3g, argmax %lld/%lld\n",
+              a.relativeL2, (long long)a.sameArgmax, (long long)a.positions);
+  EXPECT_LE(a.relativeL2, 1e-4);
+  EXPECT_EQ(a.sameArgmax, a.positions);
+  EXPECT_TRUE(compiled->mtpLogits(0, {1, 2}, error).empty()); // 2 tokens for 1 position
+  EXPECT_TRUE(compiled->mtpLogits(3, {1}, error).empty());
+  EXPECT_EQ(error, "the model has no MTP module 3");
+}
+
 TEST_F(CpuEndToEndTest, FaithfulModeAgreementIsReported) {
   auto ckpt = checkpoint(false);
   ASSERT_TRUE(ckpt);
