@@ -49,10 +49,13 @@ struct ApplyFusion : impl::ApplyFusionBase<ApplyFusion> {
     BlockDataflow dataflow(block);
     for (auto &[id, members] : groups) {
       auto kind = members.front()->getAttrOfType<StringAttr>(kKindAttr);
-      for (Operation *op : members)
-        if (op->getAttrOfType<StringAttr>(kKindAttr) != kind || !kind)
+      for (Operation *op : members) {
+        if (!op->getAttrOfType<StringAttr>(kKindAttr))
+          return op->emitError() << "has " << kGroupAttr << " but no " << kKindAttr;
+        if (op->getAttrOfType<StringAttr>(kKindAttr) != kind)
           return op->emitError() << "fusion group " << id << " mixes kinds (every member needs the "
                                  << "same " << kKindAttr << ")";
+      }
       if (members.size() < 2)
         continue;
       for (Operation *op : members)

@@ -65,8 +65,10 @@ struct PrecisionPolicy : impl::PrecisionPolicyBase<PrecisionPolicy> {
       PrecisionAttr decision =
           llvm::TypeSwitch<Operation *, PrecisionAttr>(op)
               .Case([&](graph::LinearOp linear) { return gemmDecision(linear.getWeight(), true); })
-              .Case([&](graph::BlockScaledMatmulOp matmul) {
-                return gemmDecision(matmul.getRhs(), true);
+              .Case([&](graph::BlockScaledMatmulOp matmul) { // already quantized
+                Type stored = matmul.getRhs().getType().getElementType();
+                return PrecisionAttr::get(context, stored, matmul.getLhs().getType().getElementType(),
+                                          matmul.getLhsBlock(), *lowPrecisionGemm);
               })
               .Case([&](graph::GroupedLinearOp grouped) {
                 return gemmDecision(grouped.getWeight(), false); // MODEL.md §6.7: wo_a

@@ -119,7 +119,8 @@ public:
   mlir::Value ue8m0Scale(mlir::Value amax, double qmax);
   /// Round to nearest even onto the e4m3 grid (|x| ≤ 448) or the e2m1 grid (|x| ≤ 6).
   mlir::Value roundToE4m3(mlir::Value x);
-  /// The E4M3FN code (i8) of an f32 on the e4m3 grid (roundToE4m3's results; NaN → 0x7F).
+  /// The E4M3FN code (i8) of an f32 on the e4m3 grid (roundToE4m3's results; NaN → 0x7F with
+  /// the NaN's sign bit).
   mlir::Value e4m3Code(mlir::Value onGrid);
   /// The f32 value of an E4M3FN code (i8); 0x7F/0xFF are NaN.
   mlir::Value decodeE4m3(mlir::Value code);

@@ -92,10 +92,10 @@ private:
         if (!isa<graph::WeightOp>(copy) && !copy->hasTrait<OpTrait::ConstantLike>())
           kernels.push_back(copy);
       }
-      recordRowChain(kernels);
       auto yield = cast<graph::YieldOp>(body.getTerminator());
       op->replaceAllUsesWith(llvm::map_to_vector(yield.getValues(), [&](Value v) { return map.lookup(v); }));
       op->erase();
+      recordRowChain(kernels); // after the group's results have their users: one-use checks see them
     }
   }
 
@@ -157,12 +157,12 @@ private:
     auto quantize = matmul.getLhs().getDefiningOp<graph::QuantizeOp>();
     if (!quantize || quantize.getBlock() != 128 || matmul.getLhsBlock() != 128)
       return;
-    auto precision = matmul->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
-    MLIRContext *ctx = matmul.getContext();
-    if (!precision) // hand-written IR: the matmul's operands say what it multiplies
-      precision = graph::PrecisionAttr::get(
-          ctx, matmul.getRhs().getType().getElementType(), quantize.getCodes().getType().getElementType(),
-          128, graph::GemmKind::emulated);
+    // The activations are what the quantize op makes; the GEMM kind is the decision's.
+    auto decided = matmul->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
+    auto precision = graph::PrecisionAttr::get(
+        matmul.getContext(), matmul.getRhs().getType().getElementType(),
+        quantize.getCodes().getType().getElementType(), 128,
+        decided ? decided.getGemm() : graph::GemmKind::emulated);
     OpBuilder b(matmul);
     auto linear = b.create<graph::LinearOp>(matmul.getLoc(), matmul.getType(), quantize.getInput(),
                                             matmul.getRhs(), matmul.getRhsScale(), matmul.getBlockAttr());
@@ -370,9 +370,12 @@ private:
 
   /// Ops with a precision choice must carry a decision the CPU can run (v4c-precision-policy).
   LogicalResult checkDecision(Operation *op) {
-    if (!isa<graph::LinearOp, graph::GroupedLinearOp, graph::MoeExpertsOp, graph::QatOp>(op))
+    if (!isa<graph::LinearOp, graph::GroupedLinearOp, graph::MoeExpertsOp, graph::QatOp,
+             graph::BlockScaledMatmulOp>(op))
       return success();
     auto precision = op->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
+    if (!precision && isa<graph::BlockScaledMatmulOp>(op))
+      return success(); // its operands say what it multiplies
     if (!precision)
       return op->emitOpError() << "has no " << graph::PrecisionAttr::kName
                                << " decision (run v4c-precision-policy first)";
@@ -681,6 +684,10 @@ private:
 
   /// Codes and power-of-two scales per block of each row (DeepSeek's act_quant).
   SmallVector<Value> lowerOp(graph::QuantizeOp op, LoopEmitter &e) {
+    if (ShapedType::isDynamic(op.getInput().getType().getShape().back())) {
+      op.emitOpError("the CPU target quantizes rows of a static width");
+      return {};
+    }
     OpBuilder &b = e.builder();
     Value x = e.buffer(op.getInput());
     Value codes = e.allocLike(x, op.getCodes().getType().getElementType());
@@ -751,7 +758,7 @@ private:
     return {e.tensor(out)};
   }
 
-  /// Quantize-dequantize of `count` values of a row starting at `first`, in groups.
+  /// Quantize-dequantize, in place, of the first `count` values of a row, in groups.
   void qatRow(LoopEmitter &e, Value buf, SmallVector<Value> row, int64_t count, int64_t group,
               bool fp4) {
     for (int64_t g = 0; g < count; g += group) {

@@ -73,6 +73,17 @@ quantizeCheckpoint(const Checkpoint &in, llvm::StringRef outDir, const QuantizeO
     return makeError("--experts must be fp4 or fp8, got '" + options.experts + "'");
   if (!in.hasWeights())
     return makeError(in.dir() + ": holds only config.json: quantizing needs weights");
+  // The output must be a fresh checkpoint: writing over the input, or next to other shards
+  // (which Checkpoint::open would merge in), would corrupt one or the other.
+  if (llvm::sys::fs::equivalent(in.dir(), outDir))
+    return makeError(outDir + ": is the input checkpoint; choose another output directory");
+  std::error_code listError;
+  for (llvm::sys::fs::directory_iterator it(outDir, listError), end; !listError && it != end;
+       it.increment(listError))
+    if (llvm::StringRef(it->path()).ends_with(".safetensors") ||
+        llvm::StringRef(it->path()).ends_with(".safetensors.index.json"))
+      return makeError(outDir + ": already holds " + llvm::sys::path::filename(it->path()) +
+                       "; quantize into an empty directory");
   ModelConfig target = source;
   target.fp8Weights = true;
   target.scaleFmt = "ue8m0";
@@ -106,6 +117,10 @@ quantizeCheckpoint(const Checkpoint &in, llvm::StringRef outDir, const QuantizeO
       const TensorInfo *t = in.find(name);
       if (!t)
         return makeError(in.dir() + ": missing tensor " + name);
+      if (!spec.accepts(t->dtype) || t->shape != spec.shape)
+        return makeError(in.dir() + ": " + name + " is " + dtypeName(t->dtype) + " " +
+                         shapeString(t->shape) + ", expected " + dtypeName(spec.dtype) + " " +
+                         shapeString(spec.shape));
       llvm::ArrayRef<uint8_t> bytes = in.bytes(*t);
       writer.add(spec.name, t->dtype, t->shape, [bytes](llvm::MutableArrayRef<uint8_t> out) {
         std::memcpy(out.data(), bytes.data(), bytes.size());
@@ -114,9 +129,10 @@ quantizeCheckpoint(const Checkpoint &in, llvm::StringRef outDir, const QuantizeO
     }
     // A scale belongs to its weight: the weight's spec gives the unit and the logical shape.
     std::string weightName = scale ? (name.drop_back(6) + ".weight").str() : spec.name;
-    const TensorSpec &weightSpec = scale ? *llvm::find_if(specs, [&](const TensorSpec &s) {
-      return s.name == weightName;
-    }) : spec;
+    auto owner = llvm::find_if(specs, [&](const TensorSpec &s) { return s.name == weightName; });
+    if (owner == specs.end())
+      return makeError("the inventory lists " + name + " without " + weightName);
+    const TensorSpec &weightSpec = *owner;
     bool fp4Unit = weightSpec.encoding == TensorEncoding::Fp4x2;
     std::vector<int64_t> logical = weightSpec.logicalShape();
     int64_t rows = logical[0], cols = logical[1];

@@ -1,6 +1,7 @@
 // `v4c quantize`: an unquantized (BF16/F32) V4 checkpoint in, DeepSeek's release format out:
-// linear weights FP8 e4m3 in 128x128 blocks and routed experts FP4 e2m1 (or FP8) with one
-// scale per 32 along K, all scales E8M0 powers of two (MODEL.md §3), every other tensor copied.
+// linear weights FP8 e4m3 in 128x128 blocks, routed experts FP4 e2m1 with one scale per 32
+// along K (or FP8 in 128x128 blocks), all scales E8M0 powers of two (MODEL.md §3), every other
+// tensor copied.
 // Streams one tensor at a time from the mmap-ed input and reports each quantized tensor's error.
 #pragma once
 
@@ -27,7 +28,8 @@ struct QuantizationError {
 
 /// Writes the quantized checkpoint to `outDir` (model.safetensors, then config.json with the
 /// quantization settings: the directory is a checkpoint only once it is complete). `in` must be
-/// an unquantized checkpoint with every tensor expectedTensors() lists.
+/// an unquantized checkpoint with every tensor expectedTensors() lists; `outDir` must not be
+/// it, nor hold safetensors files already.
 llvm::Expected<std::vector<QuantizationError>>
 quantizeCheckpoint(const Checkpoint &in, llvm::StringRef outDir, const QuantizeOptions &options,
                    llvm::raw_ostream &log);

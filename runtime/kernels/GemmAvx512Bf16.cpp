@@ -33,21 +33,35 @@ constexpr int kRegs = 4;       // bf16 registers per unit (32 weights each)
 struct alignas(64) Bf16Tables {
   uint8_t e4m3Lo[128], e4m3Hi[128], e2m1Lo[64], e2m1Hi[64];
 };
-Bf16Tables makeBf16Tables() {
+/// Computed from the formats' fields at compile time: this unit is built for AVX-512 VBMI, so
+/// it must run no code at load (a static initializer would execute on CPUs the dispatch in
+/// Gemm.cpp rules out). tests/CMakeLists.txt checks that the SIMD objects have none.
+constexpr Bf16Tables makeBf16Tables() {
   Bf16Tables t{};
   for (int c = 0; c < 128; ++c) {
-    uint32_t bits = c == 0x7F ? 0x7FC00000u : bitsOf(kTables.e4m3[c]); // exact: 3 mantissa bits
-    t.e4m3Lo[c] = uint8_t(bits >> 16);
-    t.e4m3Hi[c] = uint8_t(bits >> 24);
+    int e = c >> 3, m = c & 7;
+    uint32_t bf16 = 0; // bits of the bf16: (biased exponent << 7) | mantissa
+    if (c == 0x7F) {
+      bf16 = 0x7FC0; // NaN
+    } else if (e > 0) {
+      bf16 = uint32_t(e - 7 + 127) << 7 | uint32_t(m) << 4; // (1 + m/8) 2^(e-7)
+    } else if (m > 0) {                                     // m/8 · 2^-6 = m · 2^-9
+      int top = m >= 4 ? 2 : m >= 2 ? 1 : 0;                // floor(log2 m)
+      bf16 = uint32_t(top - 9 + 127) << 7 | uint32_t(m - (1 << top)) << (7 - top);
+    }
+    t.e4m3Lo[c] = uint8_t(bf16);
+    t.e4m3Hi[c] = uint8_t(bf16 >> 8);
   }
+  // E2M1 magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 as bf16; code bit 3 is the sign.
+  const uint32_t e2m1[8] = {0x0000, 0x3F00, 0x3F80, 0x3FC0, 0x4000, 0x4040, 0x4080, 0x40C0};
   for (int c = 0; c < 16; ++c) {
-    uint32_t bits = bitsOf(kTables.e2m1[c]);
-    t.e2m1Lo[c] = uint8_t(bits >> 16);
-    t.e2m1Hi[c] = uint8_t(bits >> 24);
+    uint32_t bf16 = e2m1[c & 7] | (c & 8 ? 0x8000u : 0u);
+    t.e2m1Lo[c] = uint8_t(bf16);
+    t.e2m1Hi[c] = uint8_t(bf16 >> 8);
   }
   return t;
 }
-const Bf16Tables kBf16 = makeBf16Tables();
+constexpr Bf16Tables kBf16 = makeBf16Tables();
 
 /// The x of one call: rows × pieces × units × 128 bf16 words, in decoder order.
 struct Bf16Activations {

@@ -34,6 +34,8 @@ public:
 
   void resize(int workers) {
     std::lock_guard<std::mutex> running(runMutex);
+    if (workers == int(threads.size()))
+      return;
     {
       std::lock_guard<std::mutex> lock(sleepMutex);
       stopping.store(true);
@@ -47,8 +49,11 @@ public:
       threads.emplace_back([this] { work(); });
   }
 
-  /// False when another thread's job is running (the caller then runs its tasks itself).
+  /// False when another thread's job is running, or the job has more tasks than the state
+  /// word counts (the caller then runs its tasks itself).
   bool run(int count, const std::function<void(int)> &task) {
+    if (uint64_t(count) > kFieldMask)
+      return false;
     std::unique_lock<std::mutex> running(runMutex, std::try_to_lock);
     if (!running.owns_lock())
       return false;
@@ -93,9 +98,11 @@ private:
 
   void work() {
     for (;;) {
+      // `seen` before looking for work: a job published after this load changes the state,
+      // so the wait below cannot miss it.
+      uint64_t seen = state.load(std::memory_order_acquire);
       if (claimAndRun())
         continue;
-      uint64_t seen = state.load(std::memory_order_acquire);
       auto spinUntil = std::chrono::steady_clock::now() + kSpinBeforeSleep;
       bool changed = false;
       for (int spins = 0; !changed; ++spins) {

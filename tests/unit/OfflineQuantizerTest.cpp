@@ -107,6 +107,14 @@ TEST(OfflineQuantizerTest, RejectsQuantizedInputsAndBadOptions) {
   ASSERT_FALSE(bool(bad));
   EXPECT_NE(llvm::toString(bad.takeError()).find("--experts must be fp4 or fp8"), std::string::npos);
   EXPECT_FALSE(llvm::sys::fs::exists(dir.file("out/config.json")));
+  // The output is never the input, nor a directory that already holds shards.
+  auto over = quantizeCheckpoint(*bf16, dir.file("bf16"), {}, os);
+  ASSERT_FALSE(bool(over));
+  EXPECT_NE(llvm::toString(over.takeError()).find("is the input checkpoint"), std::string::npos);
+  auto mixed = quantizeCheckpoint(*bf16, dir.file("fp8"), {}, os);
+  ASSERT_FALSE(bool(mixed));
+  EXPECT_NE(llvm::toString(mixed.takeError()).find("already holds"), std::string::npos);
+  EXPECT_TRUE(bool(open(dir.file("bf16")))); // untouched
 }
 
 } // namespace

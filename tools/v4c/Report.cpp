@@ -154,7 +154,9 @@ void fusionGraphSvg(llvm::raw_ostream &os, const std::vector<const Kernel *> &la
 void rooflineSvg(llvm::raw_ostream &os, const std::vector<Kernel> &kernels,
                  const ReportOptions &options, std::map<std::string, std::string> &colors) {
   constexpr int kW = 640, kH = 400, kLeft = 70, kBottom = 50, kTop = 20, kRight = 20;
-  const double xMin = -3, xMax = 3, yMin = 6, yMax = std::ceil(std::log10(options.peakFlops)) + 0.5;
+  const double xMin = -3, xMax = 3;
+  const double yMax = std::max(std::ceil(std::log10(options.peakFlops)) + 0.5, 1.0);
+  const double yMin = std::min(6.0, yMax - 3); // at least three decades under the peak
   auto px = [&](double intensity) {
     double l = std::clamp(std::log10(std::max(intensity, 1e-9)), xMin, xMax);
     return kLeft + (l - xMin) / (xMax - xMin) * (kW - kLeft - kRight);

@@ -152,9 +152,7 @@ int runQuantize() {
     return fail(checkpoint.takeError());
   progress.finish(std::to_string((*checkpoint)->tensors().size()) + " tensors");
   progress.stage("quantizing into " + quantizeOut);
-  std::string log;
-  llvm::raw_string_ostream logStream(log);
-  auto errors = quantizeCheckpoint(**checkpoint, quantizeOut, {quantizeExperts}, logStream);
+  auto errors = quantizeCheckpoint(**checkpoint, quantizeOut, {quantizeExperts}, llvm::nulls());
   if (!errors)
     return fail(errors.takeError());
   progress.finish(std::to_string(errors->size()) + " weight tensors");
@@ -301,6 +299,8 @@ int runCompile() {
   options.faithful = compilePrecision == "faithful";
   options.maxSeqLen = compileMaxSeqLen;
   options.graphPipeline = compilePipeline;
+  if (!compileReport.empty() && !(reportBandwidth > 0 && reportPeak > 0))
+    return fail(llvm::createStringError("--report-bandwidth and --report-peak must be positive"));
   if (!compileReport.empty()) {
     // The report looks at the graph after the graph-level passes, on a copy: the compile
     // below runs them on the original.

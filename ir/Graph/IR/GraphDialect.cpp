@@ -71,6 +71,11 @@ LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribu
                            << " but the op's weight is " << stored;
   if (!isa<Float8E4M3FNType, Float32Type>(activations))
     return op->emitError() << "GEMM activations must be f8E4M3FN or f32, got " << activations;
+  if (auto matmul = dyn_cast<BlockScaledMatmulOp>(op))
+    if (activations != matmul.getLhs().getType().getElementType() ||
+        precision.getActBlock() != matmul.getLhsBlock())
+      return op->emitError() << "precision of a block_scaled_matmul must have activations = its "
+                                "lhs element type and act_block = its lhs_block";
   return success();
 }
 

@@ -561,6 +561,8 @@ LogicalResult MoeExpertsOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult FusedOp::verify() {
+  if (getBody().empty() || getBody().front().empty())
+    return emitOpError() << "body must end with graph.yield";
   Block &body = getBody().front();
   if (getKind().empty())
     return emitOpError() << "kind must not be empty";
@@ -568,7 +570,7 @@ LogicalResult FusedOp::verify() {
       !llvm::equal(body.getArgumentTypes(), getInputs().getTypes()))
     return emitOpError() << "body arguments must match the inputs (" << getInputs().size()
                          << " values)";
-  auto yield = dyn_cast<YieldOp>(body.getTerminator());
+  auto yield = dyn_cast<YieldOp>(body.back());
   if (!yield)
     return emitOpError() << "body must end with graph.yield";
   if (!llvm::equal(yield.getValues().getTypes(), getResultTypes()))

@@ -1888,3 +1888,21 @@ func.func @fused_captures(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
   }
   return %r : tensor<?x64xf32>
 }
+
+// -----
+
+func.func @precision_block_scaled(%q: tensor<?x256xf8E4M3FN>, %qs: tensor<?x2xf32>, %w: tensor<128x256xf8E4M3FN>, %s: tensor<1x2xf8E8M0FNU>) {
+  // expected-error @+1 {{precision of a block_scaled_matmul must have activations = its lhs element type and act_block = its lhs_block}}
+  %y = graph.block_scaled_matmul %q, %qs, %w, %s {lhs_block = 128 : i64, graph.precision = #graph.precision<weights = f8E4M3FN, activations = f32, act_block = 0, gemm = emulated>} : tensor<?x256xf8E4M3FN>, tensor<?x2xf32>, tensor<128x256xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @fused_empty(%x: tensor<?x64xf32>) {
+  // expected-error @+1 {{'graph.fused' op expects a non-empty block}}
+  "graph.fused"(%x) ({
+  ^bb0(%a: tensor<?x64xf32>):
+  }) {kind = "k", group = 0 : i64} : (tensor<?x64xf32>) -> ()
+  return
+}

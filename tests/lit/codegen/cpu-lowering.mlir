@@ -130,3 +130,21 @@ func.func @row_chain(%x: tensor<?x2x64xf32>, %pos: tensor<?xi64>) -> tensor<?x2x
   }
   return %r : tensor<?x2x64xf32>
 }
+
+// -----
+
+// When the group hands the norm's result to others too, the chain is not formed (the norm's
+// buffer must survive): norm and rope keep buffers of their own.
+// CHECK-LABEL: func.func @row_chain_shared
+// CHECK-COUNT-2: memref.alloc({{.*}}) {alignment = 64 : i64} : memref<?x2x64xf32>
+// CHECK-NOT:     memref.alloc({{.*}}) {alignment = 64 : i64} : memref<?x2x64xf32>
+// CHECK:         return
+func.func @row_chain_shared(%x: tensor<?x2x64xf32>, %pos: tensor<?xi64>) -> (tensor<?x2x64xf32>, tensor<?x2x64xf32>) {
+  %r:2 = graph.fused "norm_rope"(%x, %pos) {group = 0 : i64} : (tensor<?x2x64xf32>, tensor<?xi64>) -> (tensor<?x2x64xf32>, tensor<?x2x64xf32>) {
+  ^bb0(%a: tensor<?x2x64xf32>, %p: tensor<?xi64>):
+    %n = graph.rms_norm %a {eps = 1.0e-06 : f64} : tensor<?x2x64xf32> -> tensor<?x2x64xf32>
+    %o = graph.rope %n, %p {rope = #graph.rope<dim = 32, theta = 1.0e+04>} : tensor<?x2x64xf32>, tensor<?xi64> -> tensor<?x2x64xf32>
+    graph.yield %n, %o : tensor<?x2x64xf32>, tensor<?x2x64xf32>
+  }
+  return %r#0, %r#1 : tensor<?x2x64xf32>, tensor<?x2x64xf32>
+}

@@ -67,3 +67,11 @@ func.func @effects(%q: tensor<?x2x64xf32>, %kv: tensor<?x64xf32>, %pos: tensor<?
 func.func @empty(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
   return %x : tensor<?x64xf32>
 }
+
+// -----
+
+func.func @no_kind(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{has v4c.fusion_group but no v4c.fusion_kind}}
+  %y = graph.rms_norm %x {eps = 1.0e-06 : f64, v4c.fusion_group = 0 : i64} : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
