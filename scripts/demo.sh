@@ -23,9 +23,17 @@ echo "graph ops used:" $(grep -o '= graph\.[a-z_]*' "$OUT/tiny.mlir" | sort | un
 
 echo; echo "== 3. compile for the CPU (dequant and faithful precision), and as a standalone executable"
 "$bin/v4c" compile "$OUT/tiny" --target cpu --precision-mode dequant -o "$OUT/tiny-dequant.v4a"
-"$bin/v4c" compile "$OUT/tiny" --target cpu -o "$OUT/tiny.v4a" 2>/dev/null
+"$bin/v4c" compile "$OUT/tiny" --target cpu -o "$OUT/tiny.v4a" --report "$OUT/report" 2>/dev/null
 "$bin/v4c" compile "$OUT/tiny" --target cpu --precision-mode dequant --emit exe -o "$OUT/model" 2>/dev/null
 ls -l "$OUT"/*.v4a "$OUT/model"
+echo "graph passes (precision policy, activation quantization, fusion) -> $OUT/report/report.html:"
+python3 - "$OUT/report/report.json" <<'PY'
+import collections, json, sys
+r = json.load(open(sys.argv[1]))
+fused = collections.Counter(k["kind"] for k in r["kernels"] if len(k["ops"]) > 1)
+print(f"  {r['kernels_total']} kernels ({r['kernels_per_layer']:.1f} per decoder layer); fusion groups:",
+      ", ".join(f"{kind}×{n}" for kind, n in sorted(fused.items())))
+PY
 
 echo; echo "== 4. run: 300-token prefill on the compiled model and on the reference"
 "$bin/v4c-run" "$OUT/tiny-dequant.v4a" --tokens "$tokens" --dump-logits "$OUT/cpu.npy" 2>/dev/null
@@ -41,7 +49,12 @@ echo; echo "== 5. the standalone executable generates what the reference generat
 "$OUT/model" --tokens 1,2,3 --generate 8
 "$bin/v4c-run" "$OUT/tiny" --precision-mode dequant --tokens 1,2,3 --generate 8 2>/dev/null | grep generated
 
-echo; echo "== 6. the full V4-Flash and V4-Pro graphs import from their configs alone"
+echo; echo "== 6. offline quantization: a BF16 checkpoint to FP8 linears and FP4 experts, with each tensor's error"
+"$bin/v4c" gen --preset tiny --bf16 -o "$OUT/tiny-bf16" >/dev/null 2>&1
+rm -rf "$OUT/tiny-quantized"
+"$bin/v4c" quantize "$OUT/tiny-bf16" -o "$OUT/tiny-quantized" 2>/dev/null | head -3
+
+echo; echo "== 7. the full V4-Flash and V4-Pro graphs import from their configs alone"
 for model in flash pro; do
   mkdir -p "$OUT/v4-$model"
   cp "tests/data/configs/deepseek-v4-$model.json" "$OUT/v4-$model/config.json"
