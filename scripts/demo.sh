@@ -52,7 +52,8 @@ echo; echo "== 5. the standalone executable generates what the reference generat
 echo; echo "== 6. offline quantization: a BF16 checkpoint to FP8 linears and FP4 experts, with each tensor's error"
 "$bin/v4c" gen --preset tiny --bf16 -o "$OUT/tiny-bf16" >/dev/null 2>&1
 rm -rf "$OUT/tiny-quantized"
-"$bin/v4c" quantize "$OUT/tiny-bf16" -o "$OUT/tiny-quantized" 2>/dev/null | head -3
+"$bin/v4c" quantize "$OUT/tiny-bf16" -o "$OUT/tiny-quantized" > "$OUT/quantize.txt" 2>/dev/null
+head -3 "$OUT/quantize.txt"
 
 echo; echo "== 7. the full V4-Flash and V4-Pro graphs import from their configs alone"
 for model in flash pro; do
