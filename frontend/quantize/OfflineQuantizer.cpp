@@ -46,10 +46,6 @@ int blockExponent(const Matrix &m, int64_t r0, int64_t c0, int64_t rows, int64_t
   return fp4 ? lowp::ue8m0ScaleExponentFp4(amax) : lowp::ue8m0ScaleExponent(amax, 448.0f);
 }
 
-std::string shapeString(llvm::ArrayRef<int64_t> shape) {
-  return "[" + llvm::join(llvm::map_range(shape, [](int64_t d) { return std::to_string(d); }), ", ") + "]";
-}
-
 struct ErrorSums {
   double diff2 = 0, ref2 = 0, maxAbs = 0;
   void add(float ref, float got) {
@@ -90,23 +86,14 @@ quantizeCheckpoint(const Checkpoint &in, llvm::StringRef outDir, const QuantizeO
   target.expertDtype = options.experts;
   target.weightBlockRows = target.weightBlockCols = kBlock;
 
-  // Every source tensor first: a missing or mis-shaped one is reported before writing anything.
+  // Every source tensor first (present, BF16/F32 linears, stored shapes, finite scales): a bad
+  // one is reported before anything is written.
+  if (llvm::Expected<size_t> unused = validateCheckpointTensors(in, expectedTensors(source));
+      !unused)
+    return unused.takeError();
   std::vector<TensorSpec> specs = expectedTensors(target);
   std::vector<QuantizationError> errors;
   SafetensorsWriter writer;
-  auto matrixFor = [&](const std::string &weightName, int64_t rows,
-                       int64_t cols) -> llvm::Expected<Matrix> {
-    const TensorInfo *t = in.find(weightName);
-    if (!t)
-      return makeError(in.dir() + ": missing tensor " + weightName);
-    if (t->dtype != DType::BF16 && t->dtype != DType::F32)
-      return makeError(in.dir() + ": " + weightName + " is " + dtypeName(t->dtype) +
-                       "; v4c quantize reads BF16 or F32 weights");
-    if (t->shape != std::vector<int64_t>{rows, cols})
-      return makeError(in.dir() + ": " + weightName + " has shape " + shapeString(t->shape) +
-                       ", expected " + shapeString({rows, cols}));
-    return Matrix{t->dtype, in.bytes(*t), rows, cols};
-  };
 
   for (const TensorSpec &spec : specs) {
     llvm::StringRef name(spec.name);
@@ -115,12 +102,6 @@ quantizeCheckpoint(const Checkpoint &in, llvm::StringRef outDir, const QuantizeO
     bool scale = name.ends_with(".scale");
     if (!fp4 && !fp8 && !scale) { // copied as stored
       const TensorInfo *t = in.find(name);
-      if (!t)
-        return makeError(in.dir() + ": missing tensor " + name);
-      if (!spec.accepts(t->dtype) || t->shape != spec.shape)
-        return makeError(in.dir() + ": " + name + " is " + dtypeName(t->dtype) + " " +
-                         shapeString(t->shape) + ", expected " + dtypeName(spec.dtype) + " " +
-                         shapeString(spec.shape));
       llvm::ArrayRef<uint8_t> bytes = in.bytes(*t);
       writer.add(spec.name, t->dtype, t->shape, [bytes](llvm::MutableArrayRef<uint8_t> out) {
         std::memcpy(out.data(), bytes.data(), bytes.size());
@@ -136,14 +117,13 @@ quantizeCheckpoint(const Checkpoint &in, llvm::StringRef outDir, const QuantizeO
     bool fp4Unit = weightSpec.encoding == TensorEncoding::Fp4x2;
     std::vector<int64_t> logical = weightSpec.logicalShape();
     int64_t rows = logical[0], cols = logical[1];
-    llvm::Expected<Matrix> m = matrixFor(weightName, rows, cols);
-    if (!m)
-      return m.takeError();
+    const TensorInfo *source = in.find(weightName);
+    const Matrix m{source->dtype, in.bytes(*source), rows, cols};
     const int64_t unitRows = fp4Unit ? 1 : kBlock, unitCols = fp4Unit ? kGroup : kBlock;
     const int64_t unitsPerRow = (cols + unitCols - 1) / unitCols;
     if (scale) {
       writer.add(spec.name, DType::F8_E8M0, spec.shape,
-                 [m = *m, fp4Unit, unitRows, unitCols, unitsPerRow](llvm::MutableArrayRef<uint8_t> out) {
+                 [m, fp4Unit, unitRows, unitCols, unitsPerRow](llvm::MutableArrayRef<uint8_t> out) {
                    for (size_t u = 0; u < out.size(); ++u)
                      out[u] = lowp::e8m0FromPow2Exponent(
                          blockExponent(m, int64_t(u / unitsPerRow) * unitRows,
@@ -154,7 +134,7 @@ quantizeCheckpoint(const Checkpoint &in, llvm::StringRef outDir, const QuantizeO
     errors.push_back({spec.name, fp4 ? "fp4_e2m1_g32" : "fp8_e4m3_b128x128", rows * cols, 0, 0});
     size_t index = errors.size() - 1; // the fills run later, once `errors` has stopped growing
     writer.add(spec.name, spec.dtype, spec.shape,
-               [m = *m, fp4, unitRows, unitCols, &errors, index](llvm::MutableArrayRef<uint8_t> out) {
+               [m, fp4, unitRows, unitCols, &errors, index](llvm::MutableArrayRef<uint8_t> out) {
                  std::memset(out.data(), 0, out.size());
                  ErrorSums sums;
                  for (int64_t r0 = 0; r0 < m.rows; r0 += unitRows)

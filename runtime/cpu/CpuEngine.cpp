@@ -71,12 +71,8 @@ public:
   }
 
   std::vector<float> forward(const std::vector<int32_t> &tokens, std::string &error) override {
-    for (int32_t token : tokens)
-      if (token < 0 || token >= vocab) {
-        error = "token id " + std::to_string(token) + " is outside the vocabulary [0, " +
-                std::to_string(vocab) + ")";
-        return {};
-      }
+    if (!inVocabulary(tokens, error))
+      return {};
     if (pos + int64_t(tokens.size()) > artifact->state().maxSeqLen) {
       error = "the context would exceed the " + std::to_string(artifact->state().maxSeqLen) +
               " tokens this artifact was compiled for (v4c compile --max-seq-len)";
@@ -85,8 +81,7 @@ public:
     int64_t T = tokens.size();
     std::vector<float> logits(T * vocab), finalStreams(T * streams * hidden);
     auto tokenView = rowMajor(const_cast<int32_t *>(tokens.data()), {T});
-    auto weightView = rowMajor(const_cast<uint8_t *>(weights->data), {int64_t(weights->size)});
-    auto stateView = rowMajor(state, {int64_t(stateBytes)});
+    auto [weightView, stateView] = arenaViews();
     auto logitsView = rowMajor(logits.data(), {T, vocab});
     auto streamsView = rowMajor(finalStreams.data(), {T, streams, hidden});
     forwardFn(&tokenView, pos, &weightView, &stateView, &logitsView, &streamsView);
@@ -111,17 +106,12 @@ public:
       error = "MTP needs one next token per position of the last forward call";
       return {};
     }
-    for (int32_t token : nextTokens)
-      if (token < 0 || token >= vocab) {
-        error = "token id " + std::to_string(token) + " is outside the vocabulary [0, " +
-                std::to_string(vocab) + ")";
-        return {};
-      }
+    if (!inVocabulary(nextTokens, error))
+      return {};
     std::vector<float> logits(T * vocab);
     auto streamsView = rowMajor(lastStreams.data(), {T, streams, hidden});
     auto tokenView = rowMajor(const_cast<int32_t *>(nextTokens.data()), {T});
-    auto weightView = rowMajor(const_cast<uint8_t *>(weights->data), {int64_t(weights->size)});
-    auto stateView = rowMajor(state, {int64_t(stateBytes)});
+    auto [weightView, stateView] = arenaViews();
     auto logitsView = rowMajor(logits.data(), {T, vocab});
     mtp(&streamsView, &tokenView, lastStart, &weightView, &stateView, &logitsView);
     return logits;
@@ -133,6 +123,19 @@ private:
     return false;
   }
   static uint64_t roundUp(uint64_t v) { return (v + 63) / 64 * 64; }
+
+  bool inVocabulary(const std::vector<int32_t> &tokens, std::string &error) const {
+    for (int32_t token : tokens)
+      if (token < 0 || token >= vocab)
+        return fail(error, "token id " + std::to_string(token) + " is outside the vocabulary [0, " +
+                               std::to_string(vocab) + ")");
+    return true;
+  }
+  /// The weight and state arenas as the entry points take them.
+  std::pair<Bytes, Bytes> arenaViews() const {
+    return {rowMajor(const_cast<uint8_t *>(weights->data), {int64_t(weights->size)}),
+            rowMajor(state, {int64_t(stateBytes)})};
+  }
 
   /// dlopen needs a file: the code goes into a fresh temporary one, removed once loaded. Its
   /// name is unique: dlopen knows libraries by path, and a library that cannot be unloaded
