@@ -10,6 +10,7 @@
 #include "runtime/reference/Kernels.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -48,12 +49,14 @@ public:
         ops.push_back(op);
     });
     for (Operation *op : ops) {
-      if (inRowChain.count(op))
-        continue; // lowered with the chain's last op
+      if (inRowChain.count(op) || inGemmPrologue.count(op))
+        continue; // lowered with the chain's last op, or by the GEMMs reading it
       auto chain = rowChains.find(op);
       if (failed(chain != rowChains.end() ? lowerRowChain(chain->second) : lower(op)))
         return failure();
     }
+    for (Operation *op : inGemmPrologue)
+      op->erase(); // its GEMMs, lowered, no longer use it
     // Weights read by GEMMs were consumed by address; drop the readers and declarations.
     for (auto func : module.getOps<func::FuncOp>())
       func.walk([](graph::WeightOp op) {
@@ -73,9 +76,11 @@ private:
 
   /// graph.fused ops (v4c-apply-fusion) are lowered in place of the group, after the group's
   /// own rewrite: activation quantization feeding a GEMM in the same group becomes the GEMM
-  /// microkernel's prologue (it quantizes x as it reads it), so the codes are never stored; a
-  /// norm → rope [→ qat] chain becomes one loop nest doing all three on each row while it is in
-  /// L1, in one buffer. The other ops of a group are emitted one after the other.
+  /// microkernel's prologue (it quantizes x as it reads it), so the codes are never stored; so
+  /// does an RMS norm or a SwiGLU read only by the group's linears (each computes x from the
+  /// op's inputs as it prepares it: no buffer for it at all); a norm → rope [→ qat] chain becomes one loop nest
+  /// doing all three on each row while it is in L1, in one buffer. The other ops of a group are
+  /// emitted one after the other.
   void inlineFusedGroups() {
     SmallVector<graph::FusedOp> fused;
     module.walk([&](graph::FusedOp op) { fused.push_back(op); });
@@ -95,7 +100,29 @@ private:
       auto yield = cast<graph::YieldOp>(body.getTerminator());
       op->replaceAllUsesWith(llvm::map_to_vector(yield.getValues(), [&](Value v) { return map.lookup(v); }));
       op->erase();
-      recordRowChain(kernels); // after the group's results have their users: one-use checks see them
+      // After the group's results have their users: the use checks see them.
+      recordRowChain(kernels);
+      recordGemmPrologues(kernels);
+    }
+  }
+
+  /// Linears whose x is made by an rms_norm or swiglu of the same group that only linears read.
+  llvm::DenseMap<Operation *, Operation *> gemmPrologue; // linear → its x's producer
+  llvm::SetVector<Operation *> inGemmPrologue;
+
+  void recordGemmPrologues(ArrayRef<Operation *> kernels) {
+    for (Operation *op : kernels) {
+      if (!isa<graph::RmsNormOp, graph::SwigluOp>(op) || op->use_empty() || inRowChain.count(op) ||
+          rowChains.count(op))
+        continue;
+      bool onlyLinears = llvm::all_of(op->getUsers(), [&](Operation *user) {
+        return isa<graph::LinearOp>(user) && llvm::is_contained(kernels, user);
+      });
+      if (!onlyLinears)
+        continue;
+      for (Operation *user : op->getUsers())
+        gemmPrologue[user] = op;
+      inGemmPrologue.insert(op);
     }
   }
 
@@ -268,6 +295,12 @@ private:
   Value address(LoopEmitter &e, Value memref) {
     return e.builder().create<memref::ExtractAlignedPointerAsIndexOp>(e.location(), memref);
   }
+  /// An index-typed address as the !llvm.ptr the microkernels take.
+  static Value pointer(LoopEmitter &e, Value address) {
+    OpBuilder &b = e.builder();
+    Value i = b.create<arith::IndexCastOp>(e.location(), b.getI64Type(), address);
+    return b.create<LLVM::IntToPtrOp>(e.location(), LLVM::LLVMPointerType::get(b.getContext()), i);
+  }
 
   WeightRef weightRef(LoopEmitter &e, Value weight, Value scale, Operation *user) {
     WeightRef ref;
@@ -304,38 +337,49 @@ private:
     return address(e, e.buffer(tensor));
   }
 
-  func::FuncOp gemmDecl() {
-    if (auto f = module.lookupSymbol<func::FuncOp>("v4c_gemm"))
+  /// What a GEMM computes its x from (v4c_gemm_rms_norm, v4c_gemm_swiglu): the call's
+  /// arguments between k and the weights.
+  struct Prologue {
+    const char *entry;
+    SmallVector<Value> args; // i64/ptr/f32/f64 values
+  };
+
+  func::FuncOp gemmDecl(StringRef name, TypeRange prologueTypes) {
+    if (auto f = module.lookupSymbol<func::FuncOp>(name))
       return f;
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
     MLIRContext *ctx = module.getContext();
     Type ptr = LLVM::LLVMPointerType::get(ctx), i64 = b.getI64Type(), i32 = b.getI32Type();
-    auto type = b.getFunctionType({ptr, i64, i64, ptr, i32, ptr, i32, i64, i64, i64, i32, ptr, i64},
-                                  {});
-    auto f = b.create<func::FuncOp>(module.getLoc(), "v4c_gemm", type);
+    SmallVector<Type> inputs{ptr, i64, i64};
+    inputs.append(prologueTypes.begin(), prologueTypes.end());
+    inputs.append({ptr, i32, ptr, i32, i64, i64, i64, i32, ptr, i64});
+    auto f = b.create<func::FuncOp>(module.getLoc(), name, b.getFunctionType(inputs, {}));
     f.setPrivate();
     return f;
   }
 
-  /// y[r, n] = x[r, :] · W[n, :] for rows r < m, n in [nBegin, nEnd); addresses are index
-  /// values, y rows are `ldy` floats apart.
+  /// y[r, n] = x[r, :] · W[n, :] for rows r < m, n in [nBegin, nEnd), x made by `prologue`
+  /// when given; addresses are index values, y rows are `ldy` floats apart.
   void gemm(LoopEmitter &e, Value x, Value m, const WeightRef &w, Value wOffset,
-            Value scaleOffset, Value nBegin, Value nEnd, bool quantize, Value y, Value ldy) {
+            Value scaleOffset, Value nBegin, Value nEnd, bool quantize, Value y, Value ldy,
+            const Prologue *prologue = nullptr) {
     OpBuilder &b = e.builder();
     Location loc = e.location();
-    auto ptr = [&](Value address) -> Value {
-      Value i = b.create<arith::IndexCastOp>(loc, b.getI64Type(), address);
-      return b.create<LLVM::IntToPtrOp>(loc, LLVM::LLVMPointerType::get(b.getContext()), i);
-    };
+    auto ptr = [&](Value address) { return pointer(e, address); };
     auto i64 = [&](Value v) -> Value {
       return b.create<arith::IndexCastOp>(loc, b.getI64Type(), v);
     };
     Value scale = w.scaleFormat == kNoScale ? e.index(0) : e.addi(w.scalePtr, scaleOffset);
-    b.create<func::CallOp>(
-        loc, gemmDecl(),
-        ValueRange{ptr(x), i64(m), e.i64(w.cols), ptr(e.addi(w.ptr, wOffset)), e.i32(w.format),
-                   ptr(scale), e.i32(w.scaleFormat), e.i64(w.rows), i64(nBegin), i64(nEnd),
-                   e.i32(quantize ? 1 : 0), ptr(y), i64(ldy)});
+    SmallVector<Value> args{ptr(x), i64(m), e.i64(w.cols)};
+    if (prologue)
+      args.append(prologue->args);
+    args.append({ptr(e.addi(w.ptr, wOffset)), e.i32(w.format), ptr(scale), e.i32(w.scaleFormat),
+                 e.i64(w.rows), i64(nBegin), i64(nEnd), e.i32(quantize ? 1 : 0), ptr(y), i64(ldy)});
+    StringRef entry = prologue ? prologue->entry : "v4c_gemm";
+    SmallVector<Type> prologueTypes;
+    if (prologue)
+      prologueTypes = llvm::to_vector(ValueRange(prologue->args).getTypes());
+    b.create<func::CallOp>(loc, gemmDecl(entry, prologueTypes), args);
   }
 
   //===--------------------------------------------------------------------===//
@@ -670,16 +714,40 @@ private:
   }
 
   SmallVector<Value> lowerOp(graph::LinearOp op, LoopEmitter &e) {
-    Value x = e.buffer(op.getInput());
+    Operation *producer = gemmPrologue.lookup(op);
+    Value x = e.buffer(producer ? producer->getOperand(0) : op.getInput());
     auto type = cast<RankedTensorType>(op.getType());
     WeightRef w = weightRef(e, op.getWeight(), op.getScale(), op);
     Value out = e.allocLike(x, e.builder().getF32Type(), type.getShape());
     Value rows = e.index(1);
     for (int64_t i = 0; i + 1 < type.getRank(); ++i)
       rows = e.muli(rows, e.dim(x, i));
+    std::optional<Prologue> prologue;
+    if (producer)
+      prologue = gemmPrologueOf(e, producer, op);
     gemm(e, address(e, x), rows, w, e.index(0), e.index(0), e.index(0), e.index(w.rows),
-         quantizesActivations(op), address(e, out), e.index(w.rows));
+         quantizesActivations(op), address(e, out), e.index(w.rows),
+         prologue ? &*prologue : nullptr);
     return {e.tensor(out)};
+  }
+
+  /// The microkernel entry and arguments computing x from `producer`'s inputs (its operand 0
+  /// is the x pointer of the call).
+  Prologue gemmPrologueOf(LoopEmitter &e, Operation *producer, Operation *user) {
+    OpBuilder &b = e.builder();
+    Location loc = e.location();
+    auto ptr = [&](Value address) { return pointer(e, address); };
+    if (auto norm = dyn_cast<graph::RmsNormOp>(producer)) {
+      Value weight = norm.getWeight();
+      bool bf16 = weight && cast<ShapedType>(weight.getType()).getElementType().isBF16();
+      return {"v4c_gemm_rms_norm",
+              {ptr(weight ? pointerOf(e, weight, user) : e.index(0)), e.i32(bf16 ? kBF16 : kF32),
+               b.create<arith::ConstantOp>(loc, b.getF64FloatAttr(norm.getEps().convertToDouble()))}};
+    }
+    auto swiglu = cast<graph::SwigluOp>(producer);
+    return {"v4c_gemm_swiglu",
+            {ptr(address(e, e.buffer(swiglu.getUp()))),
+             e.f32(float(swiglu.getLimit().convertToDouble()))}};
   }
 
   /// Codes and power-of-two scales per block of each row (DeepSeek's act_quant).

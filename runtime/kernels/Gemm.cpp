@@ -8,7 +8,9 @@
 #include <xmmintrin.h>
 #endif
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -153,9 +155,43 @@ extern "C" void v4c_fp8_round_trip(float *x, int64_t n, int64_t group) {
   currentVariant().fp8RoundTrip(x, n, group);
 }
 
-extern "C" void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, int32_t wformat,
-                         const void *scale, int32_t sformat, int64_t n_total, int64_t n_begin,
-                         int64_t n_end, int32_t quantize_act, float *y, int64_t ldy) {
+namespace {
+
+/// What v4c_gemm_rms_norm and v4c_gemm_swiglu compute from their inputs before the product.
+struct Prologue {
+  enum Kind { kRmsNorm, kSwiglu } kind;
+  const void *normWeight; // rms norm: k values in normFormat (V4C_W_F32 or V4C_W_BF16), or null
+  int32_t normFormat;
+  double eps;
+  const float *up; // swiglu: x is the gate
+  float limit;
+};
+
+// The reference's rmsNorm and SwiGLU (runtime/reference), in place on one row. This unit is
+// compiled for the baseline ISA, so no multiply-add is contracted and the values are the same.
+void rmsNormRow(float *row, int64_t k, const Prologue &norm) {
+  double sumSq = 0;
+  for (int64_t c = 0; c < k; ++c)
+    sumSq += double(row[c]) * row[c];
+  float r = float(1.0 / std::sqrt(sumSq / double(k) + norm.eps));
+  const auto *weight = static_cast<const uint8_t *>(norm.normWeight);
+  for (int64_t c = 0; c < k; ++c)
+    row[c] = row[c] * r * (weight ? decodeElement(norm.normFormat, weight, c) : 1.0f);
+}
+void swigluRow(float *gate, const float *up, int64_t k, float limit) {
+  for (int64_t c = 0; c < k; ++c) {
+    float g = gate[c], u = up[c];
+    if (limit > 0) { // NaN stays NaN through both, as with arith.minimumf/maximumf
+      u = std::clamp(u, -limit, limit);
+      g = std::min(g, limit);
+    }
+    gate[c] = g / (1.0f + std::exp(-g)) * u;
+  }
+}
+
+void gemm(const float *x, int64_t m, int64_t k, const Prologue *prologue, const void *w,
+          int32_t wformat, const void *scale, int32_t sformat, int64_t n_total, int64_t n_begin,
+          int64_t n_end, int32_t quantize_act, float *y, int64_t ldy) {
   if (n_begin < 0)
     n_begin = 0;
   if (n_end > n_total)
@@ -164,7 +200,9 @@ extern "C" void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, in
     return;
   bool badFormat = wformat < V4C_W_F32 || wformat > V4C_W_FP4_E2M1 || sformat < V4C_SCALE_NONE ||
                    sformat > V4C_SCALE_F32 || (sformat != V4C_SCALE_NONE && !scale) ||
-                   (wformat == V4C_W_FP4_E2M1 && k % 2 != 0);
+                   (wformat == V4C_W_FP4_E2M1 && k % 2 != 0) ||
+                   (prologue && prologue->kind == Prologue::kRmsNorm &&
+                    prologue->normFormat != V4C_W_F32 && prologue->normFormat != V4C_W_BF16);
   if (badFormat || k < 0)
     return fillNaN(y, ldy, m, n_begin, n_end);
   if (k == 0) {
@@ -175,7 +213,8 @@ extern "C" void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, in
   }
 
   // The SIMD paths read x in whole groups of 32: copy it into a zero-padded buffer when its rows
-  // do not end on one, when they are to be quantized, or when the groups are to be reordered.
+  // do not end on one, when they are to be normalized or quantized, or when the groups are to be
+  // reordered.
   PinnedFpEnvironment pinned;
   const Variant &variant = currentVariant();
   bool evenOdd = variant.fp4EvenOdd && wformat == V4C_W_FP4_E2M1;
@@ -191,13 +230,17 @@ extern "C" void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, in
   p.nEnd = n_end;
   p.y = y;
   p.ldy = ldy;
-  if (quantize_act || evenOdd || k % kGroup != 0) {
+  if (prologue || quantize_act || evenOdd || k % kGroup != 0) {
     thread_local std::vector<float> prepared, row;
     int64_t ldx = ceilDiv(k, kGroup) * kGroup;
     prepared.assign(static_cast<size_t>(m * ldx), 0.0f);
     row.resize(static_cast<size_t>(k));
     for (int64_t i = 0; i < m; ++i) {
       std::memcpy(row.data(), x + i * k, static_cast<size_t>(k) * sizeof(float));
+      if (prologue && prologue->kind == Prologue::kRmsNorm)
+        rmsNormRow(row.data(), k, *prologue);
+      if (prologue && prologue->kind == Prologue::kSwiglu)
+        swigluRow(row.data(), prologue->up + i * k, k, prologue->limit);
       if (quantize_act)
         variant.fp8RoundTrip(row.data(), k, kBlock);
       float *out = prepared.data() + i * ldx;
@@ -227,6 +270,32 @@ extern "C" void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, in
     if (part.nBegin < part.nEnd)
       variant.run(part);
   });
+}
+
+} // namespace
+
+extern "C" void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, int32_t wformat,
+                         const void *scale, int32_t sformat, int64_t n_total, int64_t n_begin,
+                         int64_t n_end, int32_t quantize_act, float *y, int64_t ldy) {
+  gemm(x, m, k, nullptr, w, wformat, scale, sformat, n_total, n_begin, n_end, quantize_act, y, ldy);
+}
+
+extern "C" void v4c_gemm_rms_norm(const float *x, int64_t m, int64_t k, const void *norm_weight,
+                                  int32_t norm_wformat, double eps, const void *w, int32_t wformat,
+                                  const void *scale, int32_t sformat, int64_t n_total,
+                                  int64_t n_begin, int64_t n_end, int32_t quantize_act, float *y,
+                                  int64_t ldy) {
+  Prologue norm{Prologue::kRmsNorm, norm_weight, norm_wformat, eps, nullptr, 0.0f};
+  gemm(x, m, k, &norm, w, wformat, scale, sformat, n_total, n_begin, n_end, quantize_act, y, ldy);
+}
+
+extern "C" void v4c_gemm_swiglu(const float *gate, int64_t m, int64_t k, const float *up,
+                                float limit, const void *w, int32_t wformat, const void *scale,
+                                int32_t sformat, int64_t n_total, int64_t n_begin, int64_t n_end,
+                                int32_t quantize_act, float *y, int64_t ldy) {
+  Prologue swiglu{Prologue::kSwiglu, nullptr, V4C_W_F32, 0.0, up, limit};
+  gemm(gate, m, k, &swiglu, w, wformat, scale, sformat, n_total, n_begin, n_end, quantize_act, y,
+       ldy);
 }
 
 extern "C" void v4c_set_num_threads(int threads) { setThreadCount(threads); }

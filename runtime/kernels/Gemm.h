@@ -38,6 +38,26 @@ void v4c_gemm(const float *x, int64_t m, int64_t k, const void *w, int32_t wform
               const void *scale, int32_t sformat, int64_t n_total, int64_t n_begin, int64_t n_end,
               int32_t quantize_act, float *y, int64_t ldy);
 
+/* v4c_gemm of the RMS-normalized rows of x, the norm applied while x is prepared and never
+ * stored (a fused norm → GEMM, v4c-plan-fusion's norm_gemm): before any activation
+ * quantization, x'[i, c] = x[i, c] · r_i · norm_weight[c] with r_i = 1 / sqrt(mean(x[i, :]²) +
+ * eps), the squares summed in double in channel order and r_i rounded to fp32: the reference's
+ * rmsNorm bit for bit. norm_weight holds k values in norm_wformat (V4C_W_F32 or V4C_W_BF16), or
+ * is NULL for none; another format fills the range with NaN. */
+void v4c_gemm_rms_norm(const float *x, int64_t m, int64_t k, const void *norm_weight,
+                       int32_t norm_wformat, double eps, const void *w, int32_t wformat,
+                       const void *scale, int32_t sformat, int64_t n_total, int64_t n_begin,
+                       int64_t n_end, int32_t quantize_act, float *y, int64_t ldy);
+
+/* v4c_gemm of x = SwiGLU(gate, up) computed while x is prepared and never stored (v4c-plan-
+ * fusion's swiglu_gemm): x[i, c] = silu(min(g, limit)) · clamp(u, -limit, limit) with g, u the
+ * [m, k] rows of gate and up (no clamp when limit <= 0), silu(g) = g / (1 + expf(-g)): the
+ * reference's expert activation bit for bit. */
+void v4c_gemm_swiglu(const float *gate, int64_t m, int64_t k, const float *up, float limit,
+                     const void *w, int32_t wformat, const void *scale, int32_t sformat,
+                     int64_t n_total, int64_t n_begin, int64_t n_end, int32_t quantize_act,
+                     float *y, int64_t ldy);
+
 /* The variant in use: "avx512bf16" (AVX-512 with BF16 dot products for the decode GEMVs),
  * "avx512", "avx2" or "portable". */
 const char *v4c_gemm_variant(void);

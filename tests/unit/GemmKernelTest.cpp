@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -485,6 +486,85 @@ TEST(GemmKernelTest, NaNScalesAndCodesPropagateToTheirRows) {
                   << variant << " format " << wt->wformat << " m " << m << " row " << r;
         }
   }
+}
+
+// The fused prologues give the bits of the reference's op followed by v4c_gemm: rmsNorm with and
+// without a weight (f32 or bf16), SwiGLU with and without the clamp; quantized or not, on every
+// variant (FP4 reorders x).
+TEST(GemmKernelTest, ProloguesEqualTheOpThenGemm) {
+  VariantGuard guard;
+  std::mt19937 rng(13);
+  const int64_t k = 300;
+  std::vector<float> normWeight(k);
+  std::vector<uint16_t> normWeightBf16(k);
+  std::normal_distribution<float> normal(1.0f, 0.3f);
+  for (int64_t c = 0; c < k; ++c) {
+    normWeightBf16[c] = lowp::floatToBf16(normal(rng));
+    normWeight[c] = lowp::bf16ToFloat(normWeightBf16[c]); // the same values in both formats
+  }
+  for (const std::string &variant : availableVariants()) {
+    ASSERT_TRUE(v4c_gemm_force_variant(variant.c_str()));
+    for (int32_t wformat : {V4C_W_FP8_E4M3, V4C_W_FP4_E2M1, V4C_W_BF16})
+      for (int64_t m : {1, 5})
+        for (bool quantize : {false, true})
+          for (int weighting = 0; weighting < 3; ++weighting) {
+            Weights wt = makeWeights(wformat, V4C_SCALE_E8M0, 70, k, rng);
+            std::vector<float> x = makeActivations(m, k, rng), normed = x;
+            const float *refWeight = weighting == 0 ? nullptr : normWeight.data();
+            for (int64_t i = 0; i < m; ++i)
+              ref::rmsNorm(normed.data() + i * k, k, refWeight, 1e-6);
+            std::vector<float> expected = runGemm(normed, m, wt, 0, wt.n, quantize, wt.n);
+            const void *weight = weighting == 0   ? nullptr
+                                 : weighting == 1 ? static_cast<const void *>(normWeight.data())
+                                                  : normWeightBf16.data();
+            std::vector<float> y(m * wt.n, kUntouched);
+            v4c_gemm_rms_norm(x.data(), m, k, weight, weighting == 2 ? V4C_W_BF16 : V4C_W_F32,
+                              1e-6, wt.w.data(), wt.wformat, wt.scale.data(), wt.sformat, wt.n, 0,
+                              wt.n, quantize, y.data(), wt.n);
+            for (int64_t i = 0; i < m * wt.n; ++i)
+              ASSERT_EQ(bitsOf(expected[i]), bitsOf(y[i]))
+                  << variant << " format " << wformat << " m " << m << " quantize " << quantize
+                  << " weighting " << weighting << " element " << i;
+          }
+  }
+  // SwiGLU: the reference's expert activation (ReferenceModel's expert()) then v4c_gemm, with and
+  // without the clamp; values past the limit on both sides.
+  for (const std::string &variant : availableVariants()) {
+    ASSERT_TRUE(v4c_gemm_force_variant(variant.c_str()));
+    for (int32_t wformat : {V4C_W_FP8_E4M3, V4C_W_FP4_E2M1})
+      for (float limit : {0.0f, 2.5f})
+        for (bool quantize : {false, true}) {
+          const int64_t m = 3;
+          Weights wt = makeWeights(wformat, V4C_SCALE_E8M0, 70, k, rng);
+          std::vector<float> gate = makeActivations(m, k, rng), up = makeActivations(m, k, rng);
+          std::vector<float> h(m * k);
+          for (int64_t i = 0; i < m * k; ++i) {
+            float g = gate[i] * 4, u = up[i] * 4;
+            gate[i] = g;
+            up[i] = u;
+            if (limit > 0) {
+              u = std::clamp(u, -limit, limit);
+              g = std::min(g, limit);
+            }
+            h[i] = ref::silu(g) * u;
+          }
+          std::vector<float> expected = runGemm(h, m, wt, 0, wt.n, quantize, wt.n);
+          std::vector<float> y(m * wt.n, kUntouched);
+          v4c_gemm_swiglu(gate.data(), m, k, up.data(), limit, wt.w.data(), wt.wformat,
+                          wt.scale.data(), wt.sformat, wt.n, 0, wt.n, quantize, y.data(), wt.n);
+          for (int64_t i = 0; i < m * wt.n; ++i)
+            ASSERT_EQ(bitsOf(expected[i]), bitsOf(y[i]))
+                << variant << " swiglu format " << wformat << " limit " << limit << " quantize "
+                << quantize << " element " << i;
+        }
+  }
+  // A norm weight in a format other than f32/bf16 is refused like any bad argument.
+  Weights wt = makeWeights(V4C_W_FP8_E4M3, V4C_SCALE_E8M0, 8, 128, rng);
+  std::vector<float> x = makeActivations(1, 128, rng), y(8, kUntouched);
+  v4c_gemm_rms_norm(x.data(), 1, 128, normWeight.data(), V4C_W_FP8_E4M3, 1e-6, wt.w.data(),
+                    wt.wformat, wt.scale.data(), wt.sformat, 8, 0, 8, 0, y.data(), 8);
+  for (float v : y)
+    EXPECT_TRUE(std::isnan(v));
 }
 
 TEST(GemmKernelTest, BadArgumentsFillTheRangeWithNaN) {
