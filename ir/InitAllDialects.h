@@ -3,14 +3,15 @@
 #pragma once
 
 #include "ir/Graph/IR/GraphDialect.h"
+#include "ir/Npu/IR/NpuDialect.h"
 
 #include "mlir/IR/DialectRegistry.h"
 
 namespace v4c {
 
 inline void registerAllDialects(mlir::DialectRegistry &registry) {
-  registry.insert<graph::GraphDialect, mlir::func::FuncDialect, mlir::arith::ArithDialect,
-                  mlir::tensor::TensorDialect>();
+  registry.insert<graph::GraphDialect, npu::NpuDialect, mlir::func::FuncDialect,
+                  mlir::arith::ArithDialect, mlir::scf::SCFDialect, mlir::tensor::TensorDialect>();
 }
 
 } // namespace v4c

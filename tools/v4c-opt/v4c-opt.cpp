@@ -2,6 +2,7 @@
 // run a pipeline, print (text or --emit-bytecode).
 #include "codegen/cpu/CpuPipeline.h"
 #include "codegen/cpu/Passes.h"
+#include "codegen/npu/NpuTarget.h"
 #include "ir/InitAllDialects.h"
 #include "passes/Passes.h"
 
@@ -14,6 +15,7 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();                    // upstream passes, for the pass lab
   v4c::registerAllV4CPasses();
   v4c::cpu::registerCpuPasses();
+  v4c::npu::registerNpuPasses();
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "v4c-opt: parse, verify and transform v4c IR (graph dialect and friends)\n",
       registry));

@@ -1,0 +1,142 @@
+// The cube GEMM kernel (NPU.md §2.2, §3.2's CopyIn → Split → Compute → CopyOut):
+//
+//   for t in [block_idx, tiles) step block_num:           each block's output tiles
+//     for each K step, alternating ping and pong buffers:
+//       MTE2  x[m0.., k..] → L1 A (ND→NZ);  w[n0.., k..] → L1 B (ND→NZ = B's ZN)
+//       MTE1  L1 A → L0A (ZZ);  L1 B → L0B (ZN)
+//       M     L0C (+)= L0A · L0B
+//     FIX   L0C → y[m0.., n0..] (NZ→ND)
+//
+// K steps come in pairs (ping, pong) inside an scf.for, then up to two single steps, so that
+// every buffer is a fixed npu.alloc: the synchronization pass can then reason about buffers.
+#include "codegen/npu/NpuTarget.h"
+
+#include "ir/Npu/IR/NpuOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+
+namespace v4c::npu {
+
+namespace {
+
+/// Index arithmetic for the kernel's scalar unit.
+struct Scalar {
+  OpBuilder &b;
+  Location loc;
+  Value c(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
+  Value add(Value x, Value y) { return b.create<arith::AddIOp>(loc, x, y); }
+  Value sub(Value x, Value y) { return b.create<arith::SubIOp>(loc, x, y); }
+  Value mul(Value x, Value y) { return b.create<arith::MulIOp>(loc, x, y); }
+  Value div(Value x, Value y) { return b.create<arith::DivUIOp>(loc, x, y); }
+  Value rem(Value x, Value y) { return b.create<arith::RemUIOp>(loc, x, y); }
+  Value min(Value x, Value y) { return b.create<arith::MinUIOp>(loc, x, y); }
+  Value ceilDiv(Value x, int64_t d) { return div(add(x, c(d - 1)), c(d)); }
+};
+
+struct Slot {
+  Value l1a, l1b, l0a, l0b;
+};
+
+} // namespace
+
+func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &shape,
+                             const GemmTiling &tiling) {
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = module.getLoc();
+  Type index = b.getIndexType();
+  int64_t inBits = shape.inputType.getIntOrFloatBitWidth();
+  int64_t inBytes = inBits / 8, outBytes = shape.outputType.getIntOrFloatBitWidth() / 8;
+  int64_t k0 = 256 / inBits;
+  auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType({index, index, index}, {}));
+  int64_t xBytes = shape.m * shape.k * inBytes, wBytes = shape.n * shape.k * inBytes,
+          yBytes = shape.m * shape.n * outBytes;
+  func->setAttr(kKernelAttr,
+                b.getDictionaryAttr({
+                    b.getNamedAttr("core", b.getStringAttr("aic")),
+                    b.getNamedAttr("block_dim", b.getI64IntegerAttr(tiling.blockDim)),
+                    b.getNamedAttr("params", b.getStrArrayAttr({"x", "w", "y"})),
+                    b.getNamedAttr("param_bytes", b.getDenseI64ArrayAttr({xBytes, wBytes, yBytes})),
+                    b.getNamedAttr("outputs", b.getDenseBoolArrayAttr({false, false, true})),
+                }));
+  func->setAttr("npu.tiling", b.getDenseI64ArrayAttr({tiling.mt, tiling.nt, tiling.kt}));
+  Block *entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  Scalar s{b, loc};
+  Value x = entry->getArgument(0), w = entry->getArgument(1), y = entry->getArgument(2);
+
+  auto alloc = [&](StringRef space, int64_t bytes) -> Value {
+    return b.create<AllocOp>(loc, index, b.getStringAttr(space), b.getI64IntegerAttr(bytes),
+                             IntegerAttr());
+  };
+  int64_t mt = tiling.mt, nt = tiling.nt, kt = tiling.kt;
+  Slot slots[2];
+  for (Slot &slot : slots) {
+    slot.l1a = alloc("l1", mt * kt * inBytes);
+    slot.l1b = alloc("l1", nt * kt * inBytes);
+  }
+  for (Slot &slot : slots) {
+    slot.l0a = alloc("l0a", mt * kt * inBytes);
+    slot.l0b = alloc("l0b", nt * kt * inBytes);
+  }
+  Value l0c = alloc("l0c", mt * nt * 4);
+
+  int64_t tilesN = (shape.n + nt - 1) / nt, tiles = (shape.m + mt - 1) / mt * tilesN;
+  Value first = b.create<BlockIdxOp>(loc, index), step = b.create<BlockNumOp>(loc, index);
+  auto tileLoop = b.create<scf::ForOp>(loc, first, s.c(tiles), step);
+  b.setInsertionPointToStart(tileLoop.getBody());
+  Value t = tileLoop.getInductionVar();
+  Value m0 = s.mul(s.div(t, s.c(tilesN)), s.c(mt)), n0 = s.mul(s.rem(t, s.c(tilesN)), s.c(nt));
+  Value rows = s.min(s.c(mt), s.sub(s.c(shape.m), m0));
+  Value cols = s.min(s.c(nt), s.sub(s.c(shape.n), n0));
+  Value rowFractals = s.ceilDiv(rows, 16), colFractals = s.ceilDiv(cols, 16);
+  Value xTile = s.add(x, s.mul(m0, s.c(shape.k * inBytes)));
+  Value wTile = s.add(w, s.mul(n0, s.c(shape.k * inBytes)));
+  TypeAttr inType = TypeAttr::get(shape.inputType), f32 = TypeAttr::get(b.getF32Type());
+
+  // One K step: tiles of x and w through L1 and L0 into the cube.
+  auto stage = [&](Value kIndex, int64_t kSize, const Slot &slot, Value accumulate) {
+    Value kOffset = s.mul(kIndex, s.c(kt * inBytes));
+    Value kFractals = s.c((kSize + k0 - 1) / k0);
+    b.create<Nd2NzOp>(loc, slot.l1a, s.add(xTile, kOffset), rows, s.c(kSize), s.c(shape.k),
+                      s.c(mt), inType);
+    b.create<Nd2NzOp>(loc, slot.l1b, s.add(wTile, kOffset), cols, s.c(kSize), s.c(shape.k),
+                      s.c(nt), inType);
+    b.create<LoadL0Op>(loc, slot.l0a, slot.l1a, rowFractals, kFractals, s.c(mt / 16),
+                       b.getStringAttr("l0a"));
+    b.create<LoadL0Op>(loc, slot.l0b, slot.l1b, colFractals, kFractals, s.c(nt / 16),
+                       b.getStringAttr("l0b"));
+    b.create<MmadOp>(loc, l0c, slot.l0a, slot.l0b, rows, s.c(kSize), cols, accumulate, inType,
+                     inType, f32);
+  };
+  int64_t fullSteps = shape.k / kt, rest = shape.k % kt;
+  if (fullSteps >= 2) {
+    auto pairs = b.create<scf::ForOp>(loc, s.c(0), s.c(fullSteps / 2), s.c(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(pairs.getBody());
+    Value p = pairs.getInductionVar();
+    Value kPing = s.mul(p, s.c(2));
+    stage(kPing, kt, slots[0], s.min(p, s.c(1))); // the very first step initializes C
+    stage(s.add(kPing, s.c(1)), kt, slots[1], s.c(1));
+  }
+  int64_t done = fullSteps / 2 * 2, slot = 0;
+  for (; done < fullSteps; ++done, slot ^= 1)
+    stage(s.c(done), kt, slots[slot], s.c(done > 0 ? 1 : 0));
+  if (rest > 0)
+    stage(s.c(done), rest, slots[slot], s.c(done > 0 ? 1 : 0));
+
+  b.create<FixpipeOp>(loc, s.add(y, s.mul(s.add(s.mul(m0, s.c(shape.n)), n0), s.c(outBytes))),
+                      l0c, rows, cols, s.c(shape.n), s.mul(rowFractals, s.c(16)),
+                      TypeAttr::get(shape.outputType));
+  b.setInsertionPointToEnd(entry);
+  b.create<func::ReturnOp>(loc);
+  (void)ctx;
+  return func;
+}
+
+} // namespace v4c::npu

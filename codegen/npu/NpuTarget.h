@@ -1,0 +1,75 @@
+// The NPU target's pieces of codegen: the arch as IR, GEMM kernels, synchronization, buffer
+// planning and serialization to kernel binaries (runtime/npu/Kernel.fbs).
+#pragma once
+
+#include "runtime/npu/Arch.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace flatbuffers {
+class FlatBufferBuilder;
+}
+
+namespace v4c::npu {
+
+/// The module attribute npu.arch that the npu dialect's verifiers read (ir/Npu/IR/NpuOps.h).
+mlir::DictionaryAttr archAttr(mlir::MLIRContext *context, const Arch &arch);
+/// Records `arch` on the module (npu.arch and npu.arch_json, the full description).
+void setModuleArch(mlir::ModuleOp module, const Arch &arch);
+/// The full description recorded by setModuleArch.
+bool moduleArch(mlir::ModuleOp module, Arch &arch, std::string &error);
+
+//===----------------------------------------------------------------------===//
+// GEMM: y[M, N] = x[M, K] · w[N, K]ᵀ on the cube
+//===----------------------------------------------------------------------===//
+
+struct GemmShape {
+  int64_t m = 0, n = 0, k = 0;
+  mlir::Type inputType; // of x and w in GM (the cube's A and B)
+  mlir::Type outputType; // of y (f32, bf16 or f16)
+};
+
+/// Tile sizes: an output tile is mt x nt (multiples of 16), the K loop steps by kt (a multiple
+/// of the cube's k0). A recorded, overridable decision (npu.tiling on the kernel).
+struct GemmTiling {
+  int64_t mt = 0, nt = 0, kt = 0;
+  int64_t blockDim = 0; // blocks launched (<= cube cores)
+};
+
+/// The largest tiles that double-buffer A and B in L1 and L0A/L0B and keep one C tile in L0C,
+/// favouring a wide N (weights stream, x is reused), and as many blocks as tiles (up to the
+/// cube cores).
+GemmTiling chooseGemmTiling(const Arch &arch, const GemmShape &shape);
+/// Why `tiling` cannot run `shape` on `arch` (empty when it can).
+std::string checkGemmTiling(const Arch &arch, const GemmShape &shape, const GemmTiling &tiling);
+
+/// Appends kernel `name` (an AIC kernel with params x, w, y) to `module`: each block loops over
+/// its output tiles; per tile, the K loop moves A and B tiles GM → L1 (ND→NZ) → L0A/L0B, in
+/// ping-pong buffers, and accumulates on the cube in L0C; FixPipe writes the tile to y. No
+/// synchronization yet: v4c-npu-insert-sync adds it.
+mlir::func::FuncOp buildGemmKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                   const GemmShape &shape, const GemmTiling &tiling);
+
+//===----------------------------------------------------------------------===//
+// Passes over kernels (also registered for v4c-opt)
+//===----------------------------------------------------------------------===//
+
+/// Adds set_flag/wait_flag pairs so that every pair of conflicting buffer accesses by different
+/// pipes is ordered, loops included (loop-carried reuse gets a pre-set before the loop and a
+/// drain after it); merges pairs that one flag can cover; assigns event ids.
+mlir::LogicalResult insertSync(mlir::func::FuncOp kernel);
+/// Gives every npu.alloc an offset in its space (kernel-lifetime buffers, packed with the
+/// space's alignment) and records the peak per space; fails when a space overflows.
+mlir::LogicalResult planBuffers(mlir::func::FuncOp kernel);
+
+void registerNpuPasses();
+
+/// Serializes every kernel of `module` (after sync and planning) into a KernelLibrary.
+bool serializeKernels(mlir::ModuleOp module, flatbuffers::FlatBufferBuilder &builder,
+                      std::string &error);
+
+} // namespace v4c::npu

@@ -1,0 +1,221 @@
+// npu-dialect kernels → kernel binaries (runtime/npu/Kernel.fbs). Index values become scalar
+// registers (one per value; constants stay immediates); scf.for becomes LOOP ... END_LOOP.
+#include "codegen/npu/NpuTarget.h"
+
+#include "ir/Npu/IR/NpuOps.h"
+#include "runtime/npu/Kernel_generated.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+
+namespace v4c::npu {
+
+namespace {
+
+/// An instruction's fields besides its operands.
+struct Fields {
+  fb::Space srcSpace = fb::Space::GM, dstSpace = fb::Space::GM;
+  fb::DType dtype = fb::DType::F32, dtype2 = fb::DType::F32, dtype3 = fb::DType::F32;
+  fb::Pipe pipe = fb::Pipe::S, pipe2 = fb::Pipe::S;
+};
+
+class KernelWriter {
+public:
+  KernelWriter(flatbuffers::FlatBufferBuilder &fbb) : fbb(fbb) {}
+
+  /// The serialized kernel, or a null offset with `error` set.
+  flatbuffers::Offset<fb::Kernel> write(func::FuncOp kernel, std::string &error) {
+    auto attr = kernel->getAttrOfType<DictionaryAttr>(kKernelAttr);
+    auto local = kernel->getAttrOfType<DenseI64ArrayAttr>("npu.local_bytes");
+    if (!local) {
+      error = "kernel '" + kernel.getSymName().str() + "' has no planned buffers (run v4c-npu-plan-buffers)";
+      return {};
+    }
+    for (auto [i, arg] : llvm::enumerate(kernel.getArguments()))
+      instr(fb::Opcode::PARAM, define(arg), {fb::Operand(int64_t(i), -1)});
+    for (Operation &op : kernel.getBody().front())
+      if (failed(emit(&op))) {
+        error = problem;
+        return {};
+      }
+    std::vector<flatbuffers::Offset<fb::Param>> params;
+    auto names = attr.getAs<ArrayAttr>("params");
+    auto bytes = attr.getAs<DenseI64ArrayAttr>("param_bytes");
+    auto outputs = attr.getAs<DenseBoolArrayAttr>("outputs");
+    for (size_t i = 0; i < names.size(); ++i)
+      params.push_back(fb::CreateParam(fbb, fbb.CreateString(cast<StringAttr>(names[i]).str()),
+                                       bytes[i], outputs[i]));
+    std::vector<uint64_t> localBytes(local.asArrayRef().begin(), local.asArrayRef().end());
+    bool cube = attr.getAs<StringAttr>("core").getValue() == "aic";
+    return fb::CreateKernel(fbb, fbb.CreateString(kernel.getSymName().str()),
+                            cube ? fb::CoreType::AIC : fb::CoreType::AIV,
+                            uint32_t(attr.getAs<IntegerAttr>("block_dim").getInt()),
+                            uint16_t(nextRegister), fbb.CreateVector(params),
+                            fbb.CreateVector(localBytes), fbb.CreateVector(code));
+  }
+
+private:
+  flatbuffers::FlatBufferBuilder &fbb;
+  std::vector<flatbuffers::Offset<fb::Instr>> code;
+  llvm::DenseMap<Value, int> registers;
+  int nextRegister = 0;
+  std::string problem;
+
+  LogicalResult fail(Operation *op, const Twine &what) {
+    problem = what.str();
+    op->emitError(what);
+    return failure();
+  }
+
+  int define(Value v) {
+    auto [it, inserted] = registers.try_emplace(v, nextRegister);
+    if (inserted)
+      ++nextRegister;
+    return it->second;
+  }
+  fb::Operand operand(Value v) {
+    if (auto c = v.getDefiningOp<arith::ConstantIndexOp>())
+      return fb::Operand(c.value(), -1);
+    if (auto alloc = v.getDefiningOp<AllocOp>())
+      return fb::Operand(alloc.getOffset().value_or(0), -1);
+    return fb::Operand(0, int16_t(registers.lookup(v)));
+  }
+
+  void instr(fb::Opcode op, int dst, ArrayRef<fb::Operand> args, Fields f = {}) {
+    std::vector<fb::Operand> list(args.begin(), args.end());
+    code.push_back(fb::CreateInstr(fbb, op, int16_t(dst), fbb.CreateVectorOfStructs(list),
+                                   f.srcSpace, f.dstSpace, f.dtype, f.dtype2, f.dtype3, f.pipe,
+                                   f.pipe2));
+  }
+  static fb::Space space(StringRef s) { return fb::Space(int(*parseSpace(s.str()))); }
+  static fb::Pipe pipe(StringRef p) {
+    return p == "ALL" ? fb::Pipe::ALL : fb::Pipe(int(*parsePipe(p.str())));
+  }
+  LogicalResult dtype(Operation *op, Type t, fb::DType &out) {
+    std::optional<DType> d = parseDType(elementTypeName(t));
+    if (!d)
+      return fail(op, "no kernel-binary element type for this type");
+    out = fb::DType(int(*d));
+    return success();
+  }
+
+  LogicalResult emit(Operation *op) {
+    auto ops = [&](ValueRange values) {
+      SmallVector<fb::Operand> list;
+      for (Value v : values)
+        list.push_back(operand(v));
+      return list;
+    };
+    auto scalar = [&](fb::Opcode code2) {
+      instr(code2, define(op->getResult(0)), ops(op->getOperands()));
+      return success();
+    };
+    return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+        .Case<arith::ConstantIndexOp, AllocOp, func::ReturnOp, scf::YieldOp>(
+            [](Operation *) { return success(); }) // immediates, or nothing to do
+        .Case<arith::AddIOp>([&](auto) { return scalar(fb::Opcode::ADD); })
+        .Case<arith::SubIOp>([&](auto) { return scalar(fb::Opcode::SUB); })
+        .Case<arith::MulIOp>([&](auto) { return scalar(fb::Opcode::MUL); })
+        .Case<arith::DivUIOp, arith::DivSIOp>([&](auto) { return scalar(fb::Opcode::DIV); })
+        .Case<arith::RemUIOp, arith::RemSIOp>([&](auto) { return scalar(fb::Opcode::REM); })
+        .Case<arith::MinUIOp, arith::MinSIOp>([&](auto) { return scalar(fb::Opcode::IMIN); })
+        .Case<arith::MaxUIOp, arith::MaxSIOp>([&](auto) { return scalar(fb::Opcode::IMAX); })
+        .Case<BlockIdxOp>([&](auto) { return scalar(fb::Opcode::BLOCK_IDX); })
+        .Case<BlockNumOp>([&](auto) { return scalar(fb::Opcode::BLOCK_NUM); })
+        .Case<scf::ForOp>([&](scf::ForOp loop) -> LogicalResult {
+          if (loop.getNumResults() != 0)
+            return fail(op, "loops with results have no kernel-binary form");
+          instr(fb::Opcode::LOOP, define(loop.getInductionVar()),
+                ops({loop.getLowerBound(), loop.getUpperBound(), loop.getStep()}));
+          for (Operation &inner : *loop.getBody())
+            if (failed(emit(&inner)))
+              return failure();
+          instr(fb::Opcode::END_LOOP, -1, {});
+          return success();
+        })
+        .Case<DmaOp>([&](DmaOp dma) {
+          Fields f;
+          f.srcSpace = space(dma.getSrcSpace());
+          f.dstSpace = space(dma.getDstSpace());
+          instr(fb::Opcode::DMA, -1, ops(dma->getOperands()), f);
+          return success();
+        })
+        .Case<Nd2NzOp>([&](Nd2NzOp nd) -> LogicalResult {
+          Fields f;
+          f.srcSpace = fb::Space::GM;
+          f.dstSpace = fb::Space::L1;
+          if (failed(dtype(op, nd.getElementType(), f.dtype)))
+            return failure();
+          instr(fb::Opcode::ND2NZ, -1, ops(nd->getOperands()), f);
+          return success();
+        })
+        .Case<LoadL0Op>([&](LoadL0Op load) {
+          Fields f;
+          f.srcSpace = fb::Space::L1;
+          f.dstSpace = space(load.getDstSpace());
+          instr(fb::Opcode::LOAD_L0, -1, ops(load->getOperands()), f);
+          return success();
+        })
+        .Case<MmadOp>([&](MmadOp mmad) -> LogicalResult {
+          Fields f;
+          if (failed(dtype(op, mmad.getAType(), f.dtype)) ||
+              failed(dtype(op, mmad.getBType(), f.dtype2)) ||
+              failed(dtype(op, mmad.getCType(), f.dtype3)))
+            return failure();
+          instr(fb::Opcode::MMAD, -1, ops(mmad->getOperands()), f);
+          return success();
+        })
+        .Case<FixpipeOp>([&](FixpipeOp fix) -> LogicalResult {
+          Fields f;
+          f.dtype3 = fb::DType::F32;
+          if (failed(dtype(op, fix.getElementType(), f.dtype)))
+            return failure();
+          instr(fb::Opcode::FIXPIPE, -1, ops(fix->getOperands()), f);
+          return success();
+        })
+        .Case<SetFlagOp, WaitFlagOp>([&](auto flag) {
+          Fields f;
+          f.pipe = pipe(flag.getSrc());
+          f.pipe2 = pipe(flag.getDst());
+          instr(isa<SetFlagOp>(op) ? fb::Opcode::SET_FLAG : fb::Opcode::WAIT_FLAG, -1,
+                {fb::Operand(flag.getId(), -1)}, f);
+          return success();
+        })
+        .Case<BarrierOp>([&](BarrierOp barrier) {
+          Fields f;
+          f.pipe = pipe(barrier.getPipe());
+          instr(fb::Opcode::BARRIER, -1, {}, f);
+          return success();
+        })
+        .Default([&](Operation *other) {
+          return fail(other, "'" + other->getName().getStringRef() +
+                                 "' has no kernel-binary form");
+        });
+  }
+};
+
+} // namespace
+
+bool serializeKernels(ModuleOp module, flatbuffers::FlatBufferBuilder &fbb, std::string &error) {
+  std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (!func->hasAttr(kKernelAttr))
+      continue;
+    KernelWriter writer(fbb);
+    auto kernel = writer.write(func, error);
+    if (kernel.IsNull())
+      return false;
+    kernels.push_back(kernel);
+  }
+  auto json = module->getAttrOfType<StringAttr>("npu.arch_json");
+  auto library = fb::CreateKernelLibrary(fbb, fbb.CreateString(json ? json.str() : std::string()),
+                                         fbb.CreateVector(kernels));
+  fb::FinishKernelLibraryBuffer(fbb, library);
+  return true;
+}
+
+} // namespace v4c::npu

@@ -1,0 +1,52 @@
+// The npu dialect's ops, and what passes ask of them: the pipe each runs on and the on-chip
+// buffers it reads and writes.
+#pragma once
+
+#include "ir/Npu/IR/NpuDialect.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include <optional>
+
+#define GET_OP_CLASSES
+#include "ir/Npu/IR/NpuOps.h.inc"
+
+namespace v4c::npu {
+
+/// Attribute names.
+constexpr llvm::StringLiteral kArchAttr = "npu.arch";     // on the module
+constexpr llvm::StringLiteral kKernelAttr = "npu.kernel"; // on a kernel func.func
+
+/// What the verifiers check against, read from the module's npu.arch attribute:
+///   {name = "910b", capacity = {l1 = 524288, ...}, alignment = {l1 = 32, ...},
+///    cube = ["f32,f32,f32", "bf16,bf16,f32", ...], event_ids = 8}
+struct ArchLimits {
+  llvm::StringRef name;
+  mlir::DictionaryAttr capacity, alignment;
+  mlir::ArrayAttr cube;
+  int64_t eventIds = 0;
+  std::optional<int64_t> capacityOf(llvm::StringRef space) const;
+  std::optional<int64_t> alignmentOf(llvm::StringRef space) const;
+  bool cubeSupports(mlir::Type a, mlir::Type b, mlir::Type c) const;
+};
+/// The limits of the NPU `op`'s module is compiled for, if it names one.
+std::optional<ArchLimits> archLimitsOf(mlir::Operation *op);
+
+/// The npu-dialect name of an element type ("f32", "bf16", "f8e4m3", ...), or "" if none.
+std::string elementTypeName(mlir::Type type);
+
+/// The pipe an npu op runs on ("S" for ops the scalar unit does itself).
+llvm::StringRef pipeOf(mlir::Operation *op);
+
+/// One access of an op to an on-chip buffer (an npu.alloc), for synchronization.
+struct BufferAccess {
+  AllocOp buffer;
+  bool write;
+};
+/// The on-chip buffers `op` reads and writes (addresses traced through arith.addi to their
+/// npu.alloc). GM is not listed: kernels read and write disjoint GM ranges per block.
+llvm::SmallVector<BufferAccess> bufferAccesses(mlir::Operation *op);
+
+} // namespace v4c::npu

@@ -1,0 +1,138 @@
+// The npu dialect: kernels for a CANN-style NPU (NPU.md §7), one op per instruction of the
+// kernel binary format (runtime/npu/Kernel.fbs), so that serialization is a direct walk.
+#ifndef V4C_NPU_OPS
+#define V4C_NPU_OPS
+
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Npu_Dialect : Dialect {
+  let name = "npu";
+  let cppNamespace = "::v4c::npu";
+  let summary = "Tiled kernels for a CANN-style NPU: buffers, DMA, cube, vector, sync";
+  let description = [{
+    A kernel is a `func.func` with the `npu.kernel` attribute (core type, block count, the GM
+    parameters); its index arguments are the GM addresses of those parameters. Scalar work is
+    `arith` on index values and `scf.for`; everything else is an npu op, one per instruction of
+    runtime/npu/Kernel.fbs. Addresses are index values: GM ones derive from the arguments,
+    on-chip ones from `npu.alloc` (a buffer in one space; its byte `offset` is planned by
+    v4c-npu-plan-buffers). The enclosing module's `npu.arch` attribute names the NPU and gives
+    what the verifier checks against: capacity and alignment per space, the cube's legal
+    operand types, the event ids per pipe pair.
+  }];
+  let hasOperationAttrVerify = 1; // npu.kernel, npu.arch
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+class Npu_Op<string mnemonic, list<Trait> traits = []> : Op<Npu_Dialect, mnemonic, traits>;
+
+// Spaces ("gm" "l1" "l0a" "l0b" "l0c" "ub") and pipes ("S" "V" "M" "MTE1" "MTE2" "MTE3" "FIX",
+// "ALL" for barriers) are string attributes, checked by the verifiers.
+
+//===----------------------------------------------------------------------===//
+// Buffers and scalar state
+//===----------------------------------------------------------------------===//
+
+def Npu_AllocOp : Npu_Op<"alloc", [Pure]> {
+  let summary = "A buffer of `bytes` in an on-chip space; its address";
+  let description = [{
+    `offset` is the buffer's planned byte address in the space (v4c-npu-plan-buffers); the
+    verifier checks it against the space's capacity and alignment.
+    Example: `%a = npu.alloc {space = "l0a", bytes = 32768, offset = 0} : index`
+  }];
+  let arguments = (ins StrAttr:$space, I64Attr:$bytes, OptionalAttr<I64Attr>:$offset);
+  let results = (outs Index:$address);
+  let assemblyFormat = "attr-dict `:` type($address)";
+  let hasVerifier = 1;
+}
+
+def Npu_BlockIdxOp : Npu_Op<"block_idx", [Pure]> {
+  let summary = "This block's index in [0, block_dim)";
+  let results = (outs Index:$index);
+  let assemblyFormat = "attr-dict `:` type($index)";
+}
+
+def Npu_BlockNumOp : Npu_Op<"block_num", [Pure]> {
+  let summary = "The launch's block_dim";
+  let results = (outs Index:$count);
+  let assemblyFormat = "attr-dict `:` type($count)";
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement (MTE2, MTE3, MTE1) and the cube (M, FIX)
+//===----------------------------------------------------------------------===//
+
+def Npu_DmaOp : Npu_Op<"dma"> {
+  let summary = "Burst copy between GM and L1/UB: `bursts` of `len` bytes, strided";
+  let arguments = (ins Index:$dst, Index:$src, Index:$bursts, Index:$len, Index:$srcStride,
+                       Index:$dstStride, StrAttr:$srcSpace, StrAttr:$dstSpace);
+  let assemblyFormat = [{
+    $dst `,` $src `,` $bursts `,` $len `,` $srcStride `,` $dstStride attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+def Npu_Nd2NzOp : Npu_Op<"nd2nz"> {
+  let summary = "GM [rows, cols] (row stride `srcRow` elements) → NZ fractals of an L1 tile";
+  let description = [{
+    MTE2. The L1 tile has `dstRows` rows (a multiple of 16): fractal column j starts at
+    dst + j·dstRows·32 bytes; rows and columns past the block are zero up to whole fractals.
+  }];
+  let arguments = (ins Index:$dst, Index:$src, Index:$rows, Index:$cols, Index:$srcRow,
+                       Index:$dstRows, TypeAttr:$elementType);
+  let assemblyFormat = "$dst `,` $src `,` $rows `,` $cols `,` $srcRow `,` $dstRows attr-dict";
+}
+
+def Npu_LoadL0Op : Npu_Op<"load_l0"> {
+  let summary = "L1 NZ fractals → L0A (ZZ) or L0B (ZN): a rows1 x k1 grid";
+  let arguments = (ins Index:$dst, Index:$src, Index:$rows1, Index:$k1, Index:$srcColStride,
+                       StrAttr:$dstSpace);
+  let assemblyFormat = "$dst `,` $src `,` $rows1 `,` $k1 `,` $srcColStride attr-dict";
+  let hasVerifier = 1;
+}
+
+def Npu_MmadOp : Npu_Op<"mmad"> {
+  let summary = "L0C [m, n] (+)= L0A [m, k] · L0B [k, n] on the cube";
+  let description = [{
+    `accumulate` (0 or 1, an index value) adds to C instead of overwriting it. The operand
+    types must be a cube format of the module's NPU.
+  }];
+  let arguments = (ins Index:$c, Index:$a, Index:$b, Index:$m, Index:$k, Index:$n,
+                       Index:$accumulate, TypeAttr:$aType, TypeAttr:$bType, TypeAttr:$cType);
+  let assemblyFormat = "$c `,` $a `,` $b `,` $m `,` $k `,` $n `,` $accumulate attr-dict";
+  let hasVerifier = 1;
+}
+
+def Npu_FixpipeOp : Npu_Op<"fixpipe"> {
+  let summary = "L0C NZ tile → GM rows (NZ→ND), f32 converted to `elementType`";
+  let arguments = (ins Index:$dst, Index:$src, Index:$m, Index:$n, Index:$dstRow, Index:$srcRows,
+                       TypeAttr:$elementType);
+  let assemblyFormat = "$dst `,` $src `,` $m `,` $n `,` $dstRow `,` $srcRows attr-dict";
+}
+
+//===----------------------------------------------------------------------===//
+// Synchronization
+//===----------------------------------------------------------------------===//
+
+def Npu_SetFlagOp : Npu_Op<"set_flag"> {
+  let summary = "Queued on pipe `src`: sets event `id` of (src, dst) when src's earlier work is done";
+  let arguments = (ins StrAttr:$src, StrAttr:$dst, I64Attr:$id);
+  let assemblyFormat = "attr-dict";
+  let hasVerifier = 1;
+}
+
+def Npu_WaitFlagOp : Npu_Op<"wait_flag"> {
+  let summary = "Queued on pipe `dst`: blocks it until event `id` of (src, dst) is set, then clears it";
+  let arguments = (ins StrAttr:$src, StrAttr:$dst, I64Attr:$id);
+  let assemblyFormat = "attr-dict";
+  let hasVerifier = 1;
+}
+
+def Npu_BarrierOp : Npu_Op<"barrier"> {
+  let summary = "Drains `pipe` (\"ALL\": every pipe)";
+  let arguments = (ins StrAttr:$pipe);
+  let assemblyFormat = "attr-dict";
+}
+
+#endif // V4C_NPU_OPS

@@ -1,0 +1,16 @@
+# Writes OUT: the Arch.fbs schema and every built-in description (ARCH_DIR/*.json) as C++ raw
+# string literals.
+file(GLOB ARCHS ${ARCH_DIR}/*.json)
+list(SORT ARCHS)
+file(READ ${SCHEMA} schema)
+set(text "// Generated from Arch.fbs and arch/*.json by EmbedArchData.cmake.\n")
+string(APPEND text "static const char kArchSchema[] = R\"v4c(${schema})v4c\";\n")
+string(APPEND text "struct BuiltinArch { const char *name; const char *json; };\n")
+string(APPEND text "static const BuiltinArch kBuiltinArchs[] = {\n")
+foreach(file ${ARCHS})
+  get_filename_component(name ${file} NAME_WE)
+  file(READ ${file} json)
+  string(APPEND text "  {\"${name}\", R\"v4c(${json})v4c\"},\n")
+endforeach()
+string(APPEND text "};\n")
+file(WRITE ${OUT} "${text}")

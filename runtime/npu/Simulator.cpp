@@ -1,0 +1,915 @@
+#include "runtime/npu/Simulator.h"
+
+#include "runtime/npu/Kernel_generated.h"
+#include "runtime/npu/Numerics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <memory>
+
+namespace v4c::npu {
+
+void LaunchStats::accumulate(const LaunchStats &o) {
+  cycles += o.cycles;
+  microseconds += o.microseconds;
+  coresUsed = std::max(coresUsed, o.coresUsed);
+  for (int p = 0; p < kNumPipes; ++p)
+    busy[p] += o.busy[p];
+  cubeIdealCycles += o.cubeIdealCycles;
+  gmBytesRead += o.gmBytesRead;
+  gmBytesWritten += o.gmBytesWritten;
+  instructions += o.instructions;
+}
+
+//===----------------------------------------------------------------------===//
+// Trace
+//===----------------------------------------------------------------------===//
+
+void Trace::add(const std::string &kernel, int core, Pipe pipe, const char *what, double startUs,
+                double durationUs) {
+  events_.push_back({kernel, what, core, pipe, startUs, durationUs});
+}
+
+bool Trace::write(const std::string &path, std::string &error) const {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
+    bool first = true;
+    char line[512];
+    for (const Event &e : events_) {
+      std::snprintf(line, sizeof line,
+                    "%s{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,"
+                    "\"ts\":%.4f,\"dur\":%.4f}",
+                    first ? "" : ",\n", e.what, e.kernel.c_str(), e.core, int(e.pipe), e.start,
+                    e.duration);
+      out << line;
+      first = false;
+    }
+    // Name the threads after the pipes, for every core that appears.
+    std::vector<int> cores;
+    for (const Event &e : events_)
+      if (std::find(cores.begin(), cores.end(), e.core) == cores.end())
+        cores.push_back(e.core);
+    for (int core : cores)
+      for (int p = 0; p < kNumPipes; ++p) {
+        std::snprintf(line, sizeof line,
+                      "%s{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
+                      "\"args\":{\"name\":\"%s\"}}",
+                      first ? "" : ",\n", core, p, pipeName(Pipe(p)));
+        out << line;
+        first = false;
+      }
+    out << "\n]}\n";
+    if (!out) {
+      error = path + ": cannot write the trace";
+      std::remove(tmp.c_str());
+      return false;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    error = path + ": cannot write the trace";
+    std::remove(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+using fb::Opcode;
+
+constexpr int kGmParamShift = 40; // param i is at GM address (i + 1) << 40
+constexpr uint64_t kGranule = 32; // the race detector's unit: one 32-byte data block
+constexpr uint8_t kNoPipe = 0xFF;
+
+/// The race detector's record of one granule: who wrote it last and when each pipe last read it,
+/// in the accessing pipe's own epoch (its instruction count).
+struct Granule {
+  uint32_t writeEpoch = 0;
+  uint8_t writer = kNoPipe;
+  std::array<uint32_t, kNumPipes> readEpoch{};
+};
+
+using VectorClock = std::array<uint32_t, kNumPipes>;
+
+struct Flag {
+  bool set = false;
+  uint64_t time = 0;
+  VectorClock clock{};
+};
+
+/// The pipe an instruction runs on.
+Pipe pipeOf(const fb::Instr &in) {
+  switch (in.op()) {
+  case Opcode::DMA:
+    return in.src_space() == fb::Space::GM ? Pipe::MTE2 : Pipe::MTE3;
+  case Opcode::ND2NZ: return Pipe::MTE2;
+  case Opcode::LOAD_L0: return Pipe::MTE1;
+  case Opcode::MMAD: return Pipe::M;
+  case Opcode::FIXPIPE: return Pipe::FIX;
+  case Opcode::SET_FLAG: return Pipe(in.pipe());
+  case Opcode::WAIT_FLAG: return Pipe(in.pipe2());
+  case Opcode::BARRIER: return in.pipe() == fb::Pipe::ALL ? Pipe::S : Pipe(in.pipe());
+  default:
+    return in.op() >= Opcode::VADD && in.op() <= Opcode::SET_MASK ? Pipe::V : Pipe::S;
+  }
+}
+
+/// Operand count of each opcode (Kernel.fbs).
+int operandCount(Opcode op) {
+  switch (op) {
+  case Opcode::LI: case Opcode::PARAM: return 1;
+  case Opcode::ADD: case Opcode::SUB: case Opcode::MUL: case Opcode::DIV: case Opcode::REM:
+  case Opcode::IMIN: case Opcode::IMAX: return 2;
+  case Opcode::BLOCK_IDX: case Opcode::BLOCK_NUM: case Opcode::END_LOOP: case Opcode::BARRIER: return 0;
+  case Opcode::LOOP: return 3;
+  case Opcode::DMA: case Opcode::ND2NZ: return 6;
+  case Opcode::LOAD_L0: return 5;
+  case Opcode::MMAD: return 7;
+  case Opcode::FIXPIPE: return 6;
+  case Opcode::VADD: case Opcode::VSUB: case Opcode::VMUL: case Opcode::VMAX: case Opcode::VMIN:
+  case Opcode::VDIV: return 10;
+  case Opcode::VEXP: case Opcode::VABS: case Opcode::VSQRT: case Opcode::VRECIP: case Opcode::VCOPY:
+    return 7;
+  case Opcode::VADDS: case Opcode::VMULS: case Opcode::VMAXS: return 8;
+  case Opcode::VDUP: case Opcode::VREDUCE_SUM: case Opcode::VREDUCE_MAX: return 5;
+  case Opcode::SET_MASK: case Opcode::SET_FLAG: case Opcode::WAIT_FLAG: return 1;
+  }
+  return -1;
+}
+
+bool hasDst(Opcode op) { return op <= Opcode::LOOP && op != Opcode::END_LOOP; }
+
+unsigned bytesOf(DType type) { return std::max(1u, dtypeBits(type) / 8); }
+
+/// Which GM lines a launch has read already: later reads of them hit in L2 while the lines
+/// touched fit in it (no eviction is modelled within a launch) [A].
+struct L2State {
+  std::vector<std::vector<bool>> seen; // per param, per line
+  uint64_t used = 0;
+};
+
+/// Executes one block on one core: the data, the timing per pipe and the ordering checks.
+class BlockRun {
+public:
+  BlockRun(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBinding> &params,
+           const SimOptions &options, std::array<std::vector<uint8_t>, kNumSpaces> &local,
+           L2State &l2, int block, int core, double hbmShare, double startUs)
+      : arch_(arch), kernel_(kernel), params_(params), options_(options), local_(local), l2_(l2),
+        block_(block), core_(core), hbmShare_(hbmShare), startUs_(startUs) {
+    regs_.assign(kernel.registers(), 0);
+    if (options.checkRaces) {
+      for (int s = 1; s < kNumSpaces; ++s)
+        shadow_[s].assign(local[s].size() / kGranule + 1, Granule());
+      if (options.functional)
+        for (const GmBinding &p : params)
+          gmShadow_.emplace_back(p.bytes / kGranule + 1);
+    }
+  }
+
+  bool run(LaunchStats &stats, uint64_t &cycles, std::string &error);
+
+private:
+  bool fail(const std::string &what) {
+    if (problem_.empty())
+      problem_ = what;
+    return false;
+  }
+  int64_t value(int i) const {
+    const fb::Operand *o = in_->args()->Get(i);
+    return o->reg() >= 0 ? regs_[o->reg()] : o->value();
+  }
+
+  /// Checks one access of `bytes` at `address` in `space`; returns its host pointer (or null in
+  /// timing-only runs) after the race detector has seen it.
+  uint8_t *access(Space space, int64_t address, uint64_t bytes, bool write, bool aligned = true);
+  bool raceCheck(std::vector<Granule> &shadow, uint64_t first, uint64_t last, bool write,
+                 Space space, uint64_t base);
+
+  // Timing: the pipe is busy for `cycles` from when it and the issue allow; the results are
+  // visible `latency` cycles after it is done (NPU.md §7.4's head/tail).
+  void occupy(Pipe pipe, uint64_t cycles, const char *what, uint64_t latency = 0);
+  /// Occupies the pipe with a transfer of `bytes`; the GM bytes among them were counted by
+  /// access() as L2 hits or HBM traffic.
+  void transfer(Space src, Space dst, uint64_t bytes, const char *what);
+
+  bool execute(const fb::Instr &in);
+  bool dma(const fb::Instr &in);
+  bool nd2nz(const fb::Instr &in);
+  bool loadL0(const fb::Instr &in);
+  bool mmad(const fb::Instr &in);
+  bool fixpipe(const fb::Instr &in);
+  bool vector(const fb::Instr &in);
+  bool flag(const fb::Instr &in);
+
+  const Arch &arch_;
+  const fb::Kernel &kernel_;
+  const std::vector<GmBinding> &params_;
+  const SimOptions &options_;
+  std::array<std::vector<uint8_t>, kNumSpaces> &local_;
+  L2State &l2_;
+  int block_, core_;
+  double hbmShare_, startUs_;
+
+  std::vector<int64_t> regs_;
+  const fb::Instr *in_ = nullptr;
+  Pipe pipe_ = Pipe::S;
+  std::string problem_;
+
+  // Timing state.
+  uint64_t issue_ = 0;                  // the scalar unit's clock
+  std::array<uint64_t, kNumPipes> busyUntil_{}, visibleAt_{};
+  uint64_t hbmBytes_ = 0, l2HitBytes_ = 0;  // GM traffic of the current instruction
+  LaunchStats *stats_ = nullptr;
+
+  // Ordering state.
+  std::array<VectorClock, kNumPipes> clock_{};
+  std::vector<Flag> flags_; // [src][dst][id]
+  std::array<std::vector<Granule>, kNumSpaces> shadow_;
+  std::vector<std::vector<Granule>> gmShadow_;
+  int64_t maskCount_ = 0;
+};
+
+void BlockRun::transfer(Space src, Space dst, uint64_t bytes, const char *what) {
+  const DmaPath *path = arch_.dmaPath(src, dst);
+  double cycles = double(bytes) / path->bytesPerCycle;
+  if (src == Space::GM || dst == Space::GM) // the shared HBM or the core's L2 port may be slower
+    cycles = std::max(cycles, double(hbmBytes_) / hbmShare_ +
+                                  double(l2HitBytes_) / arch_.l2BytesPerCycle);
+  hbmBytes_ = l2HitBytes_ = 0;
+  occupy(pipe_, uint64_t(std::ceil(cycles)), what, path->latency);
+}
+
+void BlockRun::occupy(Pipe pipe, uint64_t cycles, const char *what, uint64_t latency) {
+  uint64_t start = std::max(issue_, busyUntil_[int(pipe)]);
+  busyUntil_[int(pipe)] = start + cycles;
+  visibleAt_[int(pipe)] = std::max(visibleAt_[int(pipe)], start + cycles + latency);
+  stats_->busy[int(pipe)] += cycles;
+  if (options_.trace && cycles > 0) {
+    double perUs = arch_.clockGhz * 1000.0;
+    options_.trace->add(kernel_.name()->str(), core_, pipe, what, startUs_ + start / perUs,
+                        (cycles + latency) / perUs);
+  }
+}
+
+bool BlockRun::raceCheck(std::vector<Granule> &shadow, uint64_t first, uint64_t last, bool write,
+                         Space space, uint64_t base) {
+  int p = int(pipe_);
+  const VectorClock &mine = clock_[p];
+  for (uint64_t g = first; g <= last; ++g) {
+    Granule &gr = shadow[g];
+    auto where = [&] {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%s bytes [%llu, %llu)", spaceName(space),
+                    (unsigned long long)(base + g * kGranule),
+                    (unsigned long long)(base + (g + 1) * kGranule));
+      return std::string(buf);
+    };
+    if (gr.writer != kNoPipe && gr.writer != p && gr.writeEpoch > mine[gr.writer])
+      return fail(std::string(write ? "write-after-write" : "read-after-write") + " race on " +
+                  where() + ": written by pipe " + pipeName(Pipe(gr.writer)) + ", then " +
+                  (write ? "written" : "read") + " by pipe " + pipeName(pipe_) +
+                  " with no flag or barrier between them");
+    if (!write && gr.writer == kNoPipe && space != Space::GM)
+      return fail("reads " + where() + ", which nothing in this block wrote");
+    if (write)
+      for (int q = 0; q < kNumPipes; ++q)
+        if (q != p && gr.readEpoch[q] > mine[q])
+          return fail("write-after-read race on " + where() + ": read by pipe " +
+                      pipeName(Pipe(q)) + ", then overwritten by pipe " + pipeName(pipe_) +
+                      " with no flag or barrier between them");
+    if (write) {
+      gr.writer = uint8_t(p);
+      gr.writeEpoch = mine[p];
+      gr.readEpoch.fill(0);
+    } else {
+      gr.readEpoch[p] = mine[p];
+    }
+  }
+  return true;
+}
+
+uint8_t *BlockRun::access(Space space, int64_t address, uint64_t bytes, bool write, bool aligned) {
+  if (bytes == 0)
+    return nullptr;
+  auto range = [&] {
+    return std::string(spaceName(space)) + " [" + std::to_string(address) + ", +" +
+           std::to_string(bytes) + ")";
+  };
+  if (space == Space::GM) {
+    int64_t param = (address >> kGmParamShift) - 1;
+    uint64_t offset = uint64_t(address) & ((uint64_t(1) << kGmParamShift) - 1);
+    if (address < 0 || param < 0 || param >= int64_t(params_.size())) {
+      fail("accesses GM address " + std::to_string(address) + ", which is in no parameter");
+      return nullptr;
+    }
+    const GmBinding &binding = params_[param];
+    std::string name = kernel_.params()->Get(param)->name()->str();
+    if (offset + bytes > binding.bytes) {
+      fail("accesses bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
+           ") of parameter '" + name + "', which has " + std::to_string(binding.bytes));
+      return nullptr;
+    }
+    if (write && !kernel_.params()->Get(param)->writes()) {
+      fail("writes parameter '" + name + "', an input");
+      return nullptr;
+    }
+    (write ? stats_->gmBytesWritten : stats_->gmBytesRead) += bytes;
+    if (write) {
+      hbmBytes_ += bytes;
+    } else { // lines read before in this launch hit in L2
+      std::vector<bool> &seen = l2_.seen[param];
+      for (uint64_t line = offset / arch_.l2Line; line <= (offset + bytes - 1) / arch_.l2Line; ++line) {
+        uint64_t lineStart = line * arch_.l2Line;
+        uint64_t part = std::min(offset + bytes, lineStart + arch_.l2Line) - std::max(offset, lineStart);
+        if (seen[line]) {
+          l2HitBytes_ += part;
+        } else {
+          hbmBytes_ += part;
+          if (l2_.used + arch_.l2Line <= arch_.l2Bytes) {
+            seen[line] = true;
+            l2_.used += arch_.l2Line;
+          }
+        }
+      }
+    }
+    if (!gmShadow_.empty() &&
+        !raceCheck(gmShadow_[param], offset / kGranule, (offset + bytes - 1) / kGranule, write,
+                   space, 0))
+      return nullptr;
+    return options_.functional && binding.data ? binding.data + offset : nullptr;
+  }
+  uint64_t capacity = local_[int(space)].size();
+  if (address < 0 || uint64_t(address) + bytes > capacity) {
+    fail("accesses " + range() + ", past the " + std::to_string(capacity) + "-byte " +
+         spaceName(space));
+    return nullptr;
+  }
+  uint32_t alignment = arch_.alignment[int(space)];
+  if (aligned && address % alignment != 0) {
+    fail("accesses " + range() + ", not aligned to " + std::to_string(alignment) + " bytes");
+    return nullptr;
+  }
+  if (!shadow_[int(space)].empty() &&
+      !raceCheck(shadow_[int(space)], uint64_t(address) / kGranule,
+                 (uint64_t(address) + bytes - 1) / kGranule, write, space, 0))
+    return nullptr;
+  return local_[int(space)].data() + address;
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------===//
+
+bool BlockRun::dma(const fb::Instr &in) {
+  Space src = Space(in.src_space()), dst = Space(in.dst_space());
+  if (!arch_.dmaPath(src, dst))
+    return fail(std::string("the ") + arch_.name + " has no DMA path " + spaceName(src) + " -> " +
+                spaceName(dst));
+  int64_t dstAddr = value(0), srcAddr = value(1), bursts = value(2), len = value(3),
+          srcStride = value(4), dstStride = value(5);
+  if (bursts < 0 || len < 0 || srcStride < 0 || dstStride < 0)
+    return fail("negative burst count, length or stride");
+  for (int64_t b = 0; b < bursts; ++b) {
+    const uint8_t *from = access(src, srcAddr + b * srcStride, len, false, b == 0);
+    if (!problem_.empty())
+      return false;
+    uint8_t *to = access(dst, dstAddr + b * dstStride, len, true, b == 0);
+    if (!problem_.empty())
+      return false;
+    if (from && to)
+      std::memmove(to, from, size_t(len));
+  }
+  transfer(src, dst, uint64_t(bursts * len), "dma");
+  return true;
+}
+
+bool BlockRun::nd2nz(const fb::Instr &in) {
+  DType type = DType(in.dtype());
+  if (dtypeBits(type) < 8)
+    return fail(std::string("ND2NZ of ") + dtypeName(type) + " is not supported");
+  unsigned eb = bytesOf(type), k0 = 32 / eb;
+  int64_t dst = value(0), src = value(1), rows = value(2), cols = value(3), srcRow = value(4),
+          dstRows = value(5);
+  if (rows < 0 || cols < 0 || dstRows % 16 != 0 || rows > dstRows || srcRow < cols)
+    return fail("ND2NZ: needs 0 <= rows <= dst_rows (a multiple of 16) and src_row >= cols");
+  int64_t colFractals = (cols + k0 - 1) / k0, paddedRows = (rows + 15) / 16 * 16;
+  // Reads: each source row; writes: each fractal column's padded rows.
+  std::vector<uint8_t *> out(static_cast<size_t>(colFractals));
+  for (int64_t j = 0; j < colFractals; ++j) {
+    out[j] = access(Space::L1, dst + j * dstRows * 32, uint64_t(paddedRows) * 32, true, j == 0);
+    if (!problem_.empty())
+      return false;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t *row = access(Space::GM, src + r * srcRow * eb, uint64_t(cols) * eb, false);
+    if (!problem_.empty())
+      return false;
+    if (!row || out.empty() || !out[0])
+      continue;
+    for (int64_t j = 0; j < colFractals; ++j) {
+      uint8_t *line = out[j] + r * 32;
+      int64_t n = std::min<int64_t>(k0, cols - j * k0);
+      std::memcpy(line, row + j * k0 * eb, size_t(n * eb));
+      std::memset(line + n * eb, 0, size_t((k0 - n) * eb));
+    }
+  }
+  if (!out.empty() && out[0])
+    for (int64_t j = 0; j < colFractals; ++j)
+      std::memset(out[j] + rows * 32, 0, size_t((paddedRows - rows) * 32));
+  transfer(Space::GM, Space::L1, uint64_t(rows * cols * eb), "nd2nz");
+  return true;
+}
+
+bool BlockRun::loadL0(const fb::Instr &in) {
+  Space dstSpace = Space(in.dst_space());
+  if (Space(in.src_space()) != Space::L1 || (dstSpace != Space::L0A && dstSpace != Space::L0B))
+    return fail("LOAD_L0 moves L1 to L0A or L0B");
+  int64_t dst = value(0), src = value(1), rows1 = value(2), k1 = value(3), stride = value(4);
+  if (rows1 < 0 || k1 < 0 || stride < rows1)
+    return fail("LOAD_L0: needs rows1, k1 >= 0 and src_col_stride >= rows1");
+  uint8_t *to = access(dstSpace, dst, uint64_t(rows1 * k1) * 512, true);
+  if (!problem_.empty())
+    return false;
+  for (int64_t j = 0; j < k1; ++j) {
+    // Fractal column j: rows1 fractals back to back in L1.
+    const uint8_t *from = access(Space::L1, src + j * stride * 512, uint64_t(rows1) * 512, false);
+    if (!problem_.empty())
+      return false;
+    if (!from || !to)
+      continue;
+    for (int64_t i = 0; i < rows1; ++i) {
+      int64_t slot = dstSpace == Space::L0A ? i * k1 + j : j * rows1 + i; // ZZ or ZN
+      std::memcpy(to + slot * 512, from + i * 512, 512);
+    }
+  }
+  transfer(Space::L1, dstSpace, uint64_t(rows1 * k1) * 512, "load_l0");
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Cube and FixPipe
+//===----------------------------------------------------------------------===//
+
+bool BlockRun::mmad(const fb::Instr &in) {
+  DType ta = DType(in.dtype()), tb = DType(in.dtype2()), tc = DType(in.dtype3());
+  const CubeFormat *format = arch_.cubeFormat(ta, tb, tc);
+  if (!format)
+    return fail(std::string("the ") + arch_.name + " cube has no " + dtypeName(ta) + " x " +
+                dtypeName(tb) + " -> " + dtypeName(tc) + " mode");
+  int64_t c = value(0), a = value(1), b = value(2), m = value(3), k = value(4), n = value(5);
+  bool accumulate = value(6) != 0;
+  if (m < 0 || k < 0 || n < 0 || m > 4095 || k > 4095 || n > 4095)
+    return fail("MMAD: m, k, n must be in [0, 4095]");
+  int64_t k0 = format->k0, m1 = (m + 15) / 16, k1 = (k + k0 - 1) / k0, n1 = (n + 15) / 16;
+  const uint8_t *pa = access(Space::L0A, a, uint64_t(m1 * k1) * 512, false);
+  const uint8_t *pb = problem_.empty() ? access(Space::L0B, b, uint64_t(k1 * n1) * 512, false) : nullptr;
+  if (!problem_.empty())
+    return false;
+  if (accumulate)
+    access(Space::L0C, c, uint64_t(n1 * m1) * 1024, false);
+  uint8_t *pc = problem_.empty() ? access(Space::L0C, c, uint64_t(n1 * m1) * 1024, true) : nullptr;
+  if (!problem_.empty())
+    return false;
+  if (pa && pb && pc) {
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t col = 0; col < n; ++col) {
+        float *out = reinterpret_cast<float *>(pc + ((col / 16) * m1 + r / 16) * 1024 +
+                                               (r % 16) * 64 + (col % 16) * 4);
+        float acc = accumulate ? *out : 0.0f;
+        for (int64_t t = 0; t < k1; ++t) {
+          // One k0-wide step: a 16 x k0 fractal of A (ZZ) against a k0 x 16 one of B (ZN).
+          const uint8_t *rowA = pa + ((r / 16) * k1 + t) * 512 + (r % 16) * 32;
+          const uint8_t *colB = pb + (t * n1 + col / 16) * 512 + (col % 16) * 32;
+          float sum = 0.0f;
+          for (int64_t kk = 0; kk < k0 && t * k0 + kk < k; ++kk)
+            sum += loadElement(ta, rowA, kk) * loadElement(tb, colB, kk);
+          acc += sum;
+        }
+        *out = acc;
+      }
+  }
+  double fractals = double(m1 * k1 * n1);
+  stats_->cubeIdealCycles += double(m) * k * n / (16.0 * k0 * 16.0) * format->cyclesPerFractal;
+  occupy(pipe_, arch_.mmadHead + uint64_t(fractals) * format->cyclesPerFractal, "mmad");
+  return true;
+}
+
+bool BlockRun::fixpipe(const fb::Instr &in) {
+  DType out = DType(in.dtype()), from = DType(in.dtype3());
+  if (from != DType::F32 || (out != DType::F32 && out != DType::BF16 && out != DType::F16))
+    return fail("FIXPIPE converts f32 to f32, bf16 or f16");
+  int64_t dst = value(0), src = value(1), m = value(2), n = value(3), dstRow = value(4),
+          srcRows = value(5);
+  if (m < 0 || n < 0 || srcRows % 16 != 0 || m > srcRows || dstRow < n)
+    return fail("FIXPIPE: needs m <= src_rows (a multiple of 16) and dst_row >= n");
+  int64_t n1 = (n + 15) / 16, m1 = srcRows / 16;
+  const uint8_t *pc = access(Space::L0C, src, uint64_t(n1 * m1) * 1024, false);
+  if (!problem_.empty())
+    return false;
+  unsigned eb = bytesOf(out);
+  for (int64_t r = 0; r < m; ++r) {
+    uint8_t *row = access(Space::GM, dst + r * dstRow * eb, uint64_t(n) * eb, true);
+    if (!problem_.empty())
+      return false;
+    if (!row || !pc)
+      continue;
+    for (int64_t col = 0; col < n; ++col) {
+      float v;
+      std::memcpy(&v, pc + ((col / 16) * m1 + r / 16) * 1024 + (r % 16) * 64 + (col % 16) * 4, 4);
+      storeElement(out, row, uint64_t(col), v);
+    }
+  }
+  transfer(Space::L0C, Space::GM, uint64_t(m * n) * eb, "fixpipe");
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Vector
+//===----------------------------------------------------------------------===//
+
+bool BlockRun::vector(const fb::Instr &in) {
+  Opcode op = in.op();
+  if (op == Opcode::SET_MASK) {
+    maskCount_ = value(0);
+    occupy(pipe_, 1, "set_mask");
+    return true;
+  }
+  DType type = DType(in.dtype());
+  if (type != DType::F32 && type != DType::F16 && type != DType::BF16)
+    return fail(std::string("vector ops compute on f32, f16 or bf16, not ") + dtypeName(type));
+  unsigned eb = bytesOf(type);
+  int64_t lanes = arch_.vectorRepeatBytes / eb, blockLanes = 32 / eb,
+          blocks = arch_.vectorRepeatBytes / 32;
+  int64_t active = maskCount_ > 0 ? std::min<int64_t>(maskCount_, lanes) : lanes;
+
+  // Operand layout per class: (dst, srcs..., [scalar], repeats, blk strides..., rep strides...).
+  int sources = 0;
+  bool scalar = false, reduce = false;
+  const char *cost = "binary";
+  switch (op) {
+  case Opcode::VADD: case Opcode::VSUB: case Opcode::VMUL: case Opcode::VMAX: case Opcode::VMIN:
+    sources = 2;
+    break;
+  case Opcode::VDIV: sources = 2; cost = "div"; break;
+  case Opcode::VEXP: sources = 1; cost = "exp"; break;
+  case Opcode::VSQRT: case Opcode::VRECIP: sources = 1; cost = "div"; break;
+  case Opcode::VABS: sources = 1; cost = "unary"; break;
+  case Opcode::VCOPY: sources = 1; cost = "copy"; break;
+  case Opcode::VADDS: case Opcode::VMULS: case Opcode::VMAXS:
+    sources = 1; scalar = true; cost = "scalar";
+    break;
+  case Opcode::VDUP: sources = 0; scalar = true; cost = "copy"; break;
+  case Opcode::VREDUCE_SUM: case Opcode::VREDUCE_MAX: sources = 1; reduce = true; cost = "reduce"; break;
+  default: return fail("unknown vector opcode");
+  }
+  int at = 1 + sources;
+  float scalarValue = scalar ? floatOf(uint32_t(value(at++))) : 0.0f;
+  int64_t repeats = value(at++);
+  if (repeats < 0 || repeats > 255)
+    return fail("vector repeats must be in [0, 255]");
+  int operands = reduce ? 1 : 1 + sources; // operands with strides (reduce: the source only)
+  std::vector<int64_t> blk(operands), rep(operands);
+  for (int i = 0; i < operands; ++i)
+    blk[i] = value(at + i);
+  for (int i = 0; i < operands; ++i)
+    rep[i] = value(at + operands + i);
+  std::vector<int64_t> base(1 + sources);
+  for (int i = 0; i <= sources; ++i)
+    base[i] = value(i);
+
+  // Element address of operand `o` (0 = dst), repeat r, lane l.
+  auto address = [&](int o, int64_t r, int64_t l) {
+    int s = reduce ? 0 : o;
+    return base[o] + (r * rep[s] + (l / blockLanes) * blk[s]) * 32 + (l % blockLanes) * eb;
+  };
+  for (int64_t r = 0; r < repeats; ++r) {
+    // The race detector and bounds checks see each touched 32-byte block.
+    for (int o = 1; o <= sources; ++o)
+      for (int64_t bl = 0; bl < blocks && bl * blockLanes < active; ++bl) {
+        access(Space::UB, address(o, r, bl * blockLanes), 32, false);
+        if (!problem_.empty())
+          return false;
+      }
+    float result = reduce && op == Opcode::VREDUCE_MAX ? -std::numeric_limits<float>::infinity() : 0.0f;
+    if (!reduce)
+      for (int64_t bl = 0; bl < blocks && bl * blockLanes < active; ++bl) {
+        access(Space::UB, address(0, r, bl * blockLanes), 32, true);
+        if (!problem_.empty())
+          return false;
+      }
+    else {
+      access(Space::UB, base[0] + r * eb, eb, true, r == 0);
+      if (!problem_.empty())
+        return false;
+    }
+    if (!options_.functional)
+      continue;
+    uint8_t *ub = local_[int(Space::UB)].data();
+    for (int64_t l = 0; l < active; ++l) {
+      float x = sources >= 1 ? loadElement(type, ub + address(1, r, l), 0) : 0.0f;
+      float y = sources >= 2 ? loadElement(type, ub + address(2, r, l), 0) : 0.0f;
+      float z = 0.0f;
+      switch (op) {
+      case Opcode::VADD: z = x + y; break;
+      case Opcode::VSUB: z = x - y; break;
+      case Opcode::VMUL: z = x * y; break;
+      case Opcode::VDIV: z = x / y; break;
+      case Opcode::VMAX: z = std::isnan(x) || std::isnan(y) ? std::numeric_limits<float>::quiet_NaN() : std::max(x, y); break;
+      case Opcode::VMIN: z = std::isnan(x) || std::isnan(y) ? std::numeric_limits<float>::quiet_NaN() : std::min(x, y); break;
+      case Opcode::VEXP: z = std::exp(x); break;
+      case Opcode::VABS: z = std::fabs(x); break;
+      case Opcode::VSQRT: z = std::sqrt(x); break;
+      case Opcode::VRECIP: z = 1.0f / x; break;
+      case Opcode::VCOPY: z = x; break;
+      case Opcode::VADDS: z = x + scalarValue; break;
+      case Opcode::VMULS: z = x * scalarValue; break;
+      case Opcode::VMAXS: z = std::isnan(x) ? x : std::max(x, scalarValue); break;
+      case Opcode::VDUP: z = scalarValue; break;
+      case Opcode::VREDUCE_SUM: result += x; continue;
+      case Opcode::VREDUCE_MAX: result = std::isnan(x) || std::isnan(result) ? std::numeric_limits<float>::quiet_NaN() : std::max(result, x); continue;
+      default: break;
+      }
+      storeElement(type, ub + address(0, r, l), 0, z);
+    }
+    if (reduce)
+      storeElement(type, ub + base[0], uint64_t(r), result);
+  }
+  const VectorCost *c = arch_.vectorCost(cost);
+  occupy(pipe_, c->head + uint64_t(c->slope) * uint64_t(repeats), "vector");
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Synchronization
+//===----------------------------------------------------------------------===//
+
+bool BlockRun::flag(const fb::Instr &in) {
+  if (in.pipe() == fb::Pipe::ALL || in.pipe2() == fb::Pipe::ALL || in.pipe() == in.pipe2())
+    return fail("a flag connects two different pipes");
+  int64_t id = value(0);
+  if (id < 0 || id >= int64_t(arch_.eventIds))
+    return fail("event id " + std::to_string(id) + " is not in [0, " +
+                std::to_string(arch_.eventIds) + ")");
+  Pipe src = Pipe(in.pipe()), dst = Pipe(in.pipe2());
+  Flag &f = flags_[(int(src) * kNumPipes + int(dst)) * arch_.eventIds + id];
+  std::string name = std::string(pipeName(src)) + "->" + pipeName(dst) + " id " + std::to_string(id);
+  if (in.op() == Opcode::SET_FLAG) {
+    if (f.set)
+      return fail("sets flag " + name + ", which is already set (binary flags: a wait is missing)");
+    // Fires when the earlier work of the source pipe is done and its results are visible.
+    uint64_t start = std::max(issue_, busyUntil_[int(src)]);
+    busyUntil_[int(src)] = start;
+    f = {true, std::max(start, visibleAt_[int(src)]) + arch_.flagLatency, clock_[int(src)]};
+    return true;
+  }
+  if (!f.set)
+    return fail("waits for flag " + name + ", which nothing set before (deadlock)");
+  uint64_t start = std::max(issue_, busyUntil_[int(dst)]);
+  busyUntil_[int(dst)] = std::max(start, f.time);
+  for (int q = 0; q < kNumPipes; ++q)
+    clock_[int(dst)][q] = std::max(clock_[int(dst)][q], f.clock[q]);
+  f.set = false;
+  return true;
+}
+
+bool BlockRun::execute(const fb::Instr &in) {
+  switch (in.op()) {
+  case Opcode::DMA: return dma(in);
+  case Opcode::ND2NZ: return nd2nz(in);
+  case Opcode::LOAD_L0: return loadL0(in);
+  case Opcode::MMAD: return mmad(in);
+  case Opcode::FIXPIPE: return fixpipe(in);
+  case Opcode::SET_FLAG:
+  case Opcode::WAIT_FLAG: return flag(in);
+  case Opcode::BARRIER: {
+    if (in.pipe() != fb::Pipe::ALL) {
+      occupy(Pipe(in.pipe()), arch_.barrierCycles, "barrier");
+      return true;
+    }
+    uint64_t end = issue_;
+    for (int p = 0; p < kNumPipes; ++p)
+      end = std::max({end, busyUntil_[p], visibleAt_[p]});
+    busyUntil_.fill(end + arch_.barrierCycles);
+    issue_ = end + arch_.barrierCycles;
+    VectorClock all{};
+    for (const VectorClock &c : clock_)
+      for (int q = 0; q < kNumPipes; ++q)
+        all[q] = std::max(all[q], c[q]);
+    clock_.fill(all);
+    return true;
+  }
+  default: return vector(in);
+  }
+}
+
+bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
+  stats_ = &stats;
+  flags_.assign(size_t(kNumPipes * kNumPipes * arch_.eventIds), Flag());
+  const auto &code = *kernel_.code();
+  // Loop ends, matched once.
+  std::vector<size_t> loopEnd(code.size(), 0), open;
+  for (size_t pc = 0; pc < code.size(); ++pc) {
+    if (code[pc]->op() == Opcode::LOOP)
+      open.push_back(pc);
+    else if (code[pc]->op() == Opcode::END_LOOP) {
+      loopEnd[open.back()] = pc;
+      open.pop_back();
+    }
+  }
+  struct Loop {
+    size_t start;
+    int reg;
+    int64_t upper, step;
+  };
+  std::vector<Loop> loops;
+  for (size_t pc = 0; pc < code.size(); ++pc) {
+    const fb::Instr &in = *code[pc];
+    in_ = &in;
+    pipe_ = pipeOf(in);
+    issue_ += arch_.scalarCycles;
+    ++stats.instructions;
+    int p = int(pipe_);
+    ++clock_[p][p]; // this pipe's next epoch
+    int dst = in.dst();
+    switch (in.op()) {
+    case Opcode::LI: regs_[dst] = value(0); break;
+    case Opcode::ADD: regs_[dst] = value(0) + value(1); break;
+    case Opcode::SUB: regs_[dst] = value(0) - value(1); break;
+    case Opcode::MUL: regs_[dst] = value(0) * value(1); break;
+    case Opcode::DIV:
+    case Opcode::REM: {
+      int64_t d = value(1);
+      if (d == 0) {
+        fail("divides by zero");
+        break;
+      }
+      regs_[dst] = in.op() == Opcode::DIV ? value(0) / d : value(0) % d;
+      break;
+    }
+    case Opcode::IMIN: regs_[dst] = std::min(value(0), value(1)); break;
+    case Opcode::IMAX: regs_[dst] = std::max(value(0), value(1)); break;
+    case Opcode::BLOCK_IDX: regs_[dst] = block_; break;
+    case Opcode::BLOCK_NUM: regs_[dst] = kernel_.block_dim(); break;
+    case Opcode::PARAM: {
+      int64_t i = value(0);
+      if (i < 0 || i >= int64_t(params_.size()))
+        fail("PARAM " + std::to_string(i) + ": the kernel has " + std::to_string(params_.size()) +
+             " parameters");
+      else
+        regs_[dst] = (i + 1) << kGmParamShift;
+      break;
+    }
+    case Opcode::LOOP: {
+      int64_t lower = value(0), upper = value(1), step = value(2);
+      if (step <= 0) {
+        fail("LOOP step must be positive");
+        break;
+      }
+      if (lower >= upper) {
+        pc = loopEnd[pc];
+        break;
+      }
+      regs_[dst] = lower;
+      loops.push_back({pc, dst, upper, step});
+      break;
+    }
+    case Opcode::END_LOOP: {
+      Loop &loop = loops.back();
+      regs_[loop.reg] += loop.step;
+      if (regs_[loop.reg] < loop.upper)
+        pc = loop.start;
+      else
+        loops.pop_back();
+      break;
+    }
+    default: execute(in); break;
+    }
+    if (!problem_.empty()) {
+      error = "block " + std::to_string(block_) + ", instruction " + std::to_string(pc) + " (" +
+              fb::EnumNameOpcode(in.op()) + "): " + problem_;
+      return false;
+    }
+  }
+  for (size_t i = 0; i < flags_.size(); ++i)
+    if (flags_[i].set) {
+      size_t id = i % arch_.eventIds, pair = i / arch_.eventIds;
+      error = "block " + std::to_string(block_) + ": flag " + pipeName(Pipe(pair / kNumPipes)) +
+              "->" + pipeName(Pipe(pair % kNumPipes)) + " id " + std::to_string(id) +
+              " is still set at the end of the kernel (a wait is missing)";
+      return false;
+    }
+  cycles = issue_;
+  for (int p = 0; p < kNumPipes; ++p)
+    cycles = std::max({cycles, busyUntil_[p], visibleAt_[p]});
+  return true;
+}
+
+/// Structural checks before anything runs: known opcodes with their operand counts, registers
+/// in range, balanced loops, spaces and pipes the core type has.
+bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, std::string &error) {
+  if (!kernel.name() || !kernel.code() || !kernel.params())
+    return error = "kernel without a name, code or parameter list", false;
+  if (kernel.params()->size() != params)
+    return error = "launched with " + std::to_string(params) + " buffers for " +
+                   std::to_string(kernel.params()->size()) + " parameters", false;
+  if (kernel.block_dim() == 0)
+    return error = "block_dim is 0", false;
+  bool cube = kernel.core() == fb::CoreType::AIC;
+  int depth = 0;
+  for (size_t pc = 0; pc < kernel.code()->size(); ++pc) {
+    const fb::Instr &in = *kernel.code()->Get(pc);
+    auto bad = [&](const std::string &what) {
+      error = "instruction " + std::to_string(pc) + ": " + what;
+      return false;
+    };
+    int count = operandCount(in.op());
+    if (count < 0)
+      return bad("unknown opcode " + std::to_string(int(in.op())));
+    if (int(in.args() ? in.args()->size() : 0) != count)
+      return bad(std::string(fb::EnumNameOpcode(in.op())) + " takes " + std::to_string(count) +
+                 " operands");
+    if (hasDst(in.op()) && (in.dst() < 0 || in.dst() >= kernel.registers()))
+      return bad("destination register out of range");
+    for (const fb::Operand *o : *in.args())
+      if (o->reg() >= kernel.registers())
+        return bad("register r" + std::to_string(o->reg()) + " out of range");
+    if (in.op() == Opcode::LOOP)
+      ++depth;
+    if (in.op() == Opcode::END_LOOP && --depth < 0)
+      return bad("END_LOOP without LOOP");
+    Pipe pipe = pipeOf(in);
+    bool cubePipe = pipe == Pipe::M || pipe == Pipe::MTE1 || pipe == Pipe::FIX;
+    bool touchesUb = (in.op() == Opcode::DMA && (Space(in.src_space()) == Space::UB ||
+                                                 Space(in.dst_space()) == Space::UB));
+    bool touchesCube = (in.op() == Opcode::DMA && (Space(in.src_space()) == Space::L1 ||
+                                                   Space(in.dst_space()) == Space::L1)) ||
+                       in.op() == Opcode::ND2NZ;
+    if (cube && (pipe == Pipe::V || touchesUb))
+      return bad("a cube core (AIC) has no vector unit or UB");
+    if (!cube && (cubePipe || touchesCube))
+      return bad("a vector core (AIV) has no cube, L1 or L0 buffers");
+    if ((in.op() == Opcode::SET_FLAG || in.op() == Opcode::WAIT_FLAG || in.op() == Opcode::BARRIER) &&
+        (int(in.pipe()) > int(fb::Pipe::ALL) || int(in.pipe2()) > int(fb::Pipe::ALL)))
+      return bad("unknown pipe");
+    if ((in.op() == Opcode::DMA || in.op() == Opcode::LOAD_L0) &&
+        (int(in.src_space()) >= kNumSpaces || int(in.dst_space()) >= kNumSpaces))
+      return bad("unknown space");
+    if (int(in.dtype()) > int(DType::E8M0) || int(in.dtype2()) > int(DType::E8M0) ||
+        int(in.dtype3()) > int(DType::E8M0))
+      return bad("unknown element type");
+  }
+  if (depth != 0)
+    return error = "LOOP without END_LOOP", false;
+  (void)arch;
+  return true;
+}
+
+} // namespace
+
+bool simulate(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBinding> &params,
+              const SimOptions &options, LaunchStats &stats, std::string &error) {
+  std::string name = kernel.name() ? kernel.name()->str() : "?";
+  if (!verifyKernel(arch, kernel, params.size(), error)) {
+    error = "kernel '" + name + "': " + error;
+    return false;
+  }
+  bool cube = kernel.core() == fb::CoreType::AIC;
+  unsigned cores = cube ? arch.cubeCores : arch.vectorCores;
+  unsigned active = std::min<unsigned>(cores, kernel.block_dim());
+  // Every active core's GM traffic shares the HBM (NPU.md §7.4: "shared fairly").
+  double hbmShare = arch.hbmBytesPerCycle() / active;
+  std::array<std::vector<uint8_t>, kNumSpaces> local;
+  for (int s = 1; s < kNumSpaces; ++s) {
+    bool mine = cube ? Space(s) != Space::UB : Space(s) == Space::UB;
+    local[s].assign(mine ? arch.capacity[s] : 0, 0);
+  }
+  L2State l2;
+  for (const GmBinding &p : params)
+    l2.seen.emplace_back(p.bytes / arch.l2Line + 1, false);
+  LaunchStats launch;
+  launch.coresUsed = active;
+  std::vector<uint64_t> coreTime(active, 0);
+  double perUs = arch.clockGhz * 1000.0;
+  for (unsigned b = 0; b < kernel.block_dim(); ++b) {
+    unsigned core = b % active;
+    BlockRun run(arch, kernel, params, options, local, l2, int(b), int(core), hbmShare,
+                 options.startUs + arch.launchOverheadUs + coreTime[core] / perUs);
+    uint64_t cycles = 0;
+    if (!run.run(launch, cycles, error)) {
+      error = "kernel '" + name + "', " + error;
+      return false;
+    }
+    coreTime[core] += cycles;
+  }
+  launch.cycles = *std::max_element(coreTime.begin(), coreTime.end());
+  launch.microseconds = arch.launchOverheadUs + launch.cycles / perUs;
+  stats.accumulate(launch);
+  return true;
+}
+
+} // namespace v4c::npu
