@@ -1,14 +1,16 @@
 // The cube GEMM kernel (NPU.md §2.2, §3.2's CopyIn → Split → Compute → CopyOut):
 //
 //   for t in [block_idx, tiles) step block_num:           each block's output tiles
-//     for each K step, alternating ping and pong buffers:
+//     for each K chunk of kt1, alternating ping and pong L1 buffers:
 //       MTE2  x[m0.., k..] → L1 A (ND→NZ);  w[n0.., k..] → L1 B (ND→NZ = B's ZN)
-//       MTE1  L1 A → L0A (ZZ);  L1 B → L0B (ZN)
-//       M     L0C (+)= L0A · L0B
+//       for each K step of kt in the chunk, alternating ping and pong L0 buffers:
+//         MTE1  L1 A → L0A (ZZ);  L1 B → L0B (ZN)
+//         M     L0C (+)= L0A · L0B
 //     FIX   L0C → y[m0.., n0..] (NZ→ND)
 //
-// K steps come in pairs (ping, pong) inside an scf.for, then up to two single steps, so that
-// every buffer is a fixed npu.alloc: the synchronization pass can then reason about buffers.
+// Chunks are several L0 steps long so that one GM transfer's latency is paid per chunk, not per
+// cube step. They come in pairs (ping, pong) inside an scf.for, then up to two single chunks,
+// so that every buffer is a fixed npu.alloc: the synchronization pass reasons about buffers.
 #include "codegen/npu/NpuTarget.h"
 
 #include "ir/Npu/IR/NpuOps.h"
@@ -64,7 +66,8 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
                     b.getNamedAttr("param_bytes", b.getDenseI64ArrayAttr({xBytes, wBytes, yBytes})),
                     b.getNamedAttr("outputs", b.getDenseBoolArrayAttr({false, false, true})),
                 }));
-  func->setAttr("npu.tiling", b.getDenseI64ArrayAttr({tiling.mt, tiling.nt, tiling.kt}));
+  func->setAttr("npu.tiling",
+                b.getDenseI64ArrayAttr({tiling.mt, tiling.nt, tiling.kt1, tiling.kt}));
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);
   Scalar s{b, loc};
@@ -74,11 +77,11 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
     return b.create<AllocOp>(loc, index, b.getStringAttr(space), b.getI64IntegerAttr(bytes),
                              IntegerAttr());
   };
-  int64_t mt = tiling.mt, nt = tiling.nt, kt = tiling.kt;
+  int64_t mt = tiling.mt, nt = tiling.nt, kt = tiling.kt, kt1 = tiling.kt1;
   Slot slots[2];
   for (Slot &slot : slots) {
-    slot.l1a = alloc("l1", mt * kt * inBytes);
-    slot.l1b = alloc("l1", nt * kt * inBytes);
+    slot.l1a = alloc("l1", mt * kt1 * inBytes);
+    slot.l1b = alloc("l1", nt * kt1 * inBytes);
   }
   for (Slot &slot : slots) {
     slot.l0a = alloc("l0a", mt * kt * inBytes);
@@ -99,36 +102,42 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   Value wTile = s.add(w, s.mul(n0, s.c(shape.k * inBytes)));
   TypeAttr inType = TypeAttr::get(shape.inputType), f32 = TypeAttr::get(b.getF32Type());
 
-  // One K step: tiles of x and w through L1 and L0 into the cube.
-  auto stage = [&](Value kIndex, int64_t kSize, const Slot &slot, Value accumulate) {
-    Value kOffset = s.mul(kIndex, s.c(kt * inBytes));
-    Value kFractals = s.c((kSize + k0 - 1) / k0);
-    b.create<Nd2NzOp>(loc, slot.l1a, s.add(xTile, kOffset), rows, s.c(kSize), s.c(shape.k),
+  // One K chunk: tiles of x and w into L1, then its K steps through L0 into the cube.
+  // `accumulate` is for the chunk's first step (the very first one initializes C).
+  auto chunk = [&](Value chunkIndex, int64_t chunkSize, const Slot &l1, Value accumulate) {
+    Value kOffset = s.mul(chunkIndex, s.c(kt1 * inBytes));
+    b.create<Nd2NzOp>(loc, l1.l1a, s.add(xTile, kOffset), rows, s.c(chunkSize), s.c(shape.k),
                       s.c(mt), inType);
-    b.create<Nd2NzOp>(loc, slot.l1b, s.add(wTile, kOffset), cols, s.c(kSize), s.c(shape.k),
+    b.create<Nd2NzOp>(loc, l1.l1b, s.add(wTile, kOffset), cols, s.c(chunkSize), s.c(shape.k),
                       s.c(nt), inType);
-    b.create<LoadL0Op>(loc, slot.l0a, slot.l1a, rowFractals, kFractals, s.c(mt / 16),
-                       b.getStringAttr("l0a"));
-    b.create<LoadL0Op>(loc, slot.l0b, slot.l1b, colFractals, kFractals, s.c(nt / 16),
-                       b.getStringAttr("l0b"));
-    b.create<MmadOp>(loc, l0c, slot.l0a, slot.l0b, rows, s.c(kSize), cols, accumulate, inType,
-                     inType, f32);
+    for (int64_t step = 0; step * kt < chunkSize; ++step) {
+      const Slot &l0 = slots[step % 2];
+      int64_t kSize = std::min(kt, chunkSize - step * kt);
+      Value kFractals = s.c((kSize + k0 - 1) / k0);
+      int64_t firstColumn = step * (kt / k0); // fractal columns of the L1 tiles
+      b.create<LoadL0Op>(loc, l0.l0a, s.add(l1.l1a, s.c(firstColumn * mt * 32)), rowFractals,
+                         kFractals, s.c(mt / 16), b.getStringAttr("l0a"));
+      b.create<LoadL0Op>(loc, l0.l0b, s.add(l1.l1b, s.c(firstColumn * nt * 32)), colFractals,
+                         kFractals, s.c(nt / 16), b.getStringAttr("l0b"));
+      b.create<MmadOp>(loc, l0c, l0.l0a, l0.l0b, rows, s.c(kSize), cols,
+                       step == 0 ? accumulate : s.c(1), inType, inType, f32);
+    }
   };
-  int64_t fullSteps = shape.k / kt, rest = shape.k % kt;
-  if (fullSteps >= 2) {
-    auto pairs = b.create<scf::ForOp>(loc, s.c(0), s.c(fullSteps / 2), s.c(1));
+  int64_t fullChunks = shape.k / kt1, rest = shape.k % kt1;
+  if (fullChunks >= 2) {
+    auto pairs = b.create<scf::ForOp>(loc, s.c(0), s.c(fullChunks / 2), s.c(1));
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(pairs.getBody());
     Value p = pairs.getInductionVar();
-    Value kPing = s.mul(p, s.c(2));
-    stage(kPing, kt, slots[0], s.min(p, s.c(1))); // the very first step initializes C
-    stage(s.add(kPing, s.c(1)), kt, slots[1], s.c(1));
+    Value ping = s.mul(p, s.c(2));
+    chunk(ping, kt1, slots[0], s.min(p, s.c(1)));
+    chunk(s.add(ping, s.c(1)), kt1, slots[1], s.c(1));
   }
-  int64_t done = fullSteps / 2 * 2, slot = 0;
-  for (; done < fullSteps; ++done, slot ^= 1)
-    stage(s.c(done), kt, slots[slot], s.c(done > 0 ? 1 : 0));
+  int64_t done = fullChunks / 2 * 2, slot = 0;
+  for (; done < fullChunks; ++done, slot ^= 1)
+    chunk(s.c(done), kt1, slots[slot], s.c(done > 0 ? 1 : 0));
   if (rest > 0)
-    stage(s.c(done), rest, slots[slot], s.c(done > 0 ? 1 : 0));
+    chunk(s.c(done), rest, slots[slot], s.c(done > 0 ? 1 : 0));
 
   b.create<FixpipeOp>(loc, s.add(y, s.mul(s.add(s.mul(m0, s.c(shape.n)), n0), s.c(outBytes))),
                       l0c, rows, cols, s.c(shape.n), s.mul(rowFractals, s.c(16)),

@@ -11,8 +11,9 @@
 // is that loop's business: its drain waits order it before anything after the loop.
 //
 // One flag orders everything its source pipe did before it, so dependences between the same
-// pipes merge greedily into one set/wait pair placed after the latest source and before the
-// earliest destination of the group. Event ids are numbered per pipe pair across the kernel.
+// pipes merge into one set/wait pair placed after the latest source and before the earliest
+// destination when that delays no other work. Event ids are numbered per pipe pair across the
+// kernel.
 #include "codegen/npu/NpuTarget.h"
 
 #include "ir/Npu/IR/NpuOps.h"
@@ -130,35 +131,60 @@ private:
           }
         }
       }
-    for (const SyncPair &pair : merge(deps, n))
+    auto limits = archLimitsOf(block.getParentOp());
+    for (const SyncPair &pair : merge(deps, items, limits ? limits->eventIds : 8))
       insert(items, pair, block);
     return success();
   }
 
-  /// Greedy interval merging per pipe pair and kind: sorted by wait position, a dependence joins
-  /// the current pair while one set (after the latest source) can still precede one wait
-  /// (before the earliest destination).
-  static SmallVector<SyncPair> merge(SmallVector<Dependence> deps, int n) {
+  /// Merges dependences between the same pipes into one set/wait pair (after the later
+  /// source, before the earlier destination) when that delays nothing else: no destination-pipe
+  /// item lies between the two sources and no source-pipe item between the two destinations.
+  /// (Merging across the two halves of a double buffer would serialize them.) Only when a pipe
+  /// pair still needs more event ids than the NPU has are its dependences merged greedily.
+  static SmallVector<SyncPair> merge(SmallVector<Dependence> deps, ArrayRef<Item> items,
+                                     int64_t eventIds) {
+    int n = items.size();
     auto waitAt = [&](const Dependence &d) { return d.carried ? d.to + n : d.to; };
+    auto pipeBetween = [&](StringRef pipe, int a, int b) { // strictly between, unrolled positions
+      for (int p = std::min(a, b) + 1; p < std::max(a, b); ++p)
+        for (const Access &access : items[p % n].accesses)
+          if (access.pipe == pipe)
+            return true;
+      return false;
+    };
     llvm::stable_sort(deps, [&](const Dependence &x, const Dependence &y) {
       return std::tie(x.src, x.dst, x.carried) < std::tie(y.src, y.dst, y.carried) ||
              (std::tie(x.src, x.dst, x.carried) == std::tie(y.src, y.dst, y.carried) &&
               waitAt(x) < waitAt(y));
     });
-    SmallVector<SyncPair> pairs;
-    for (const Dependence &d : deps) {
-      if (!pairs.empty()) {
-        SyncPair &last = pairs.back();
-        int lastWait = last.carried ? last.wait + n : last.wait;
-        int set = std::max(last.set, d.from), wait = std::min(lastWait, waitAt(d));
-        if (last.src == d.src && last.dst == d.dst && last.carried == d.carried && set < wait) {
-          last.set = set;
-          last.wait = d.carried ? wait - n : wait;
-          continue;
+    auto run = [&](bool greedy) {
+      SmallVector<SyncPair> pairs;
+      for (const Dependence &d : deps) {
+        if (!pairs.empty()) {
+          SyncPair &last = pairs.back();
+          int lastWait = last.carried ? last.wait + n : last.wait;
+          int set = std::max(last.set, d.from), wait = std::min(lastWait, waitAt(d));
+          bool samePipes = last.src == d.src && last.dst == d.dst && last.carried == d.carried;
+          bool free = greedy || (!pipeBetween(d.dst, last.set, d.from) &&
+                                 !pipeBetween(d.src, lastWait, waitAt(d)));
+          if (samePipes && set < wait && free) {
+            last.set = set;
+            last.wait = d.carried ? wait - n : wait;
+            continue;
+          }
         }
+        pairs.push_back({d.from, d.to, d.src, d.dst, d.carried});
       }
-      pairs.push_back({d.from, d.to, d.src, d.dst, d.carried});
-    }
+      return pairs;
+    };
+    SmallVector<SyncPair> pairs = run(false);
+    std::map<std::pair<StringRef, StringRef>, int64_t> perPipes;
+    for (const SyncPair &p : pairs)
+      ++perPipes[{p.src, p.dst}];
+    for (auto &[key, count] : perPipes)
+      if (count > eventIds)
+        return run(true);
     return pairs;
   }
 

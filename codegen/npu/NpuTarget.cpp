@@ -59,9 +59,10 @@ std::string checkGemmTiling(const Arch &arch, const GemmShape &shape, const Gemm
     return "the " + arch.name + " cube has no " + elementTypeName(shape.inputType) + " x " +
            elementTypeName(shape.inputType) + " -> f32 mode";
   int64_t bits = dtypeBits(*in), k0 = 256 / bits;
-  if (t.mt <= 0 || t.nt <= 0 || t.kt <= 0 || t.mt % 16 || t.nt % 16 || t.kt % k0)
+  if (t.mt <= 0 || t.nt <= 0 || t.kt <= 0 || t.mt % 16 || t.nt % 16 || t.kt % k0 ||
+      t.kt1 < t.kt || t.kt1 % t.kt)
     return "tiles must be positive, mt and nt multiples of 16, kt a multiple of " +
-           std::to_string(k0);
+           std::to_string(k0) + " and kt1 a multiple of kt";
   auto bytes = [&](int64_t rows, int64_t cols) { return rows * cols * bits / 8; };
   auto over = [&](Space s, int64_t need) -> std::string {
     if (need <= int64_t(arch.capacity[int(s)]))
@@ -70,12 +71,12 @@ std::string checkGemmTiling(const Arch &arch, const GemmShape &shape, const Gemm
            arch.name + " has " + std::to_string(arch.capacity[int(s)]);
   };
   for (std::string problem :
-       {over(Space::L1, 2 * (bytes(t.mt, t.kt) + bytes(t.nt, t.kt))),
+       {over(Space::L1, 2 * (bytes(t.mt, t.kt1) + bytes(t.nt, t.kt1))),
         over(Space::L0A, 2 * bytes(t.mt, t.kt)), over(Space::L0B, 2 * bytes(t.nt, t.kt)),
         over(Space::L0C, t.mt * t.nt * 4)})
     if (!problem.empty())
       return "tiles " + std::to_string(t.mt) + "x" + std::to_string(t.nt) + "x" +
-             std::to_string(t.kt) + ": " + problem;
+             std::to_string(t.kt1) + "/" + std::to_string(t.kt) + ": " + problem;
   if (t.blockDim < 1 || t.blockDim > int64_t(arch.cubeCores))
     return "block_dim must be in [1, " + std::to_string(arch.cubeCores) + "]";
   return "";
@@ -93,12 +94,20 @@ GemmTiling chooseGemmTiling(const Arch &arch, const GemmShape &shape) {
         continue;
       if (nt > roundUp(shape.n, 16) && nt > 16)
         continue;
-      // The longest K step that fits.
+      // The longest K step that fits L0, then the longest L1 chunk of up to four steps.
       for (int64_t kt = roundUp(std::min<int64_t>(shape.k, 1024), k0); kt >= k0; kt -= k0) {
         int64_t tiles = ceilDiv(shape.m, mt) * ceilDiv(shape.n, nt);
-        GemmTiling t{mt, nt, kt, std::min(tiles, cores)};
+        GemmTiling t{mt, nt, kt, kt, std::min(tiles, cores)};
         if (!checkGemmTiling(arch, shape, t).empty())
           continue;
+        for (int64_t steps = std::min<int64_t>(4, ceilDiv(shape.k, kt)); steps > 1; --steps) {
+          GemmTiling longer = t;
+          longer.kt1 = steps * kt;
+          if (checkGemmTiling(arch, shape, longer).empty()) {
+            t = longer;
+            break;
+          }
+        }
         // Useful area per tile, discounted by idle cores in the last wave, then longer K steps.
         double waves = double(ceilDiv(tiles, cores));
         double useful = double(std::min(shape.m, mt)) * std::min(shape.n, nt);

@@ -33,16 +33,17 @@ struct GemmShape {
   mlir::Type outputType; // of y (f32, bf16 or f16)
 };
 
-/// Tile sizes: an output tile is mt x nt (multiples of 16), the K loop steps by kt (a multiple
-/// of the cube's k0). A recorded, overridable decision (npu.tiling on the kernel).
+/// Tile sizes: an output tile is mt x nt (multiples of 16); K moves into L1 in chunks of kt1
+/// and from L1 to the cube in steps of kt (a multiple of the cube's k0 dividing kt1). A
+/// recorded, overridable decision (npu.tiling = [mt, nt, kt1, kt] on the kernel).
 struct GemmTiling {
-  int64_t mt = 0, nt = 0, kt = 0;
+  int64_t mt = 0, nt = 0, kt1 = 0, kt = 0;
   int64_t blockDim = 0; // blocks launched (<= cube cores)
 };
 
 /// The largest tiles that double-buffer A and B in L1 and L0A/L0B and keep one C tile in L0C,
-/// favouring a wide N (weights stream, x is reused), and as many blocks as tiles (up to the
-/// cube cores).
+/// favouring a wide N (weights stream, x is reused), as many blocks as tiles (up to the cube
+/// cores), and L1 chunks of up to four L0 steps.
 GemmTiling chooseGemmTiling(const Arch &arch, const GemmShape &shape);
 /// Why `tiling` cannot run `shape` on `arch` (empty when it can).
 std::string checkGemmTiling(const Arch &arch, const GemmShape &shape, const GemmTiling &tiling);

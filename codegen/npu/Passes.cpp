@@ -58,7 +58,8 @@ struct GemmKernelPass : PassWrapper<GemmKernelPass, OperationPass<ModuleOp>> {
   Option<int64_t> m{*this, "m", llvm::cl::init(16)}, n{*this, "n", llvm::cl::init(64)},
       k{*this, "k", llvm::cl::init(64)};
   Option<std::string> type{*this, "type", llvm::cl::desc("f32, bf16 or f16"), llvm::cl::init("f32")};
-  ListOption<int64_t> tiles{*this, "tiles", llvm::cl::desc("mt,nt,kt,block_dim (default: chosen)")};
+  ListOption<int64_t> tiles{*this, "tiles",
+                            llvm::cl::desc("mt,nt,kt1,kt,block_dim (default: chosen)")};
 
   void runOnOperation() final {
     ModuleOp module = getOperation();
@@ -73,12 +74,13 @@ struct GemmKernelPass : PassWrapper<GemmKernelPass, OperationPass<ModuleOp>> {
     Builder b(module.getContext());
     Type element = type == "bf16" ? Type(b.getBF16Type()) : type == "f16" ? Type(b.getF16Type()) : Type(b.getF32Type());
     GemmShape shape{m, n, k, element, b.getF32Type()};
-    GemmTiling tiling = tiles.empty() ? chooseGemmTiling(target, shape)
-                                      : GemmTiling{tiles[0], tiles[1], tiles[2], tiles[3]};
-    if (!tiles.empty() && tiles.size() != 4) {
-      module.emitError("tiles takes mt,nt,kt,block_dim");
+    if (!tiles.empty() && tiles.size() != 5) {
+      module.emitError("tiles takes mt,nt,kt1,kt,block_dim");
       return signalPassFailure();
     }
+    GemmTiling tiling = tiles.empty()
+                            ? chooseGemmTiling(target, shape)
+                            : GemmTiling{tiles[0], tiles[1], tiles[2], tiles[3], tiles[4]};
     if (std::string problem = checkGemmTiling(target, shape, tiling); !problem.empty()) {
       module.emitError(problem);
       return signalPassFailure();

@@ -60,6 +60,7 @@ struct LaunchStats {
   std::array<uint64_t, kNumPipes> busy{}; // pipe-busy cycles summed over cores
   double cubeIdealCycles = 0; // cycles the useful multiply-adds need at the cube's peak
   uint64_t gmBytesRead = 0, gmBytesWritten = 0;
+  uint64_t hbmBytes = 0;      // GM traffic that reached HBM (not an L2 hit)
   uint64_t instructions = 0;
   /// Useful cube work over the cube time available: ideal cycles / (cycles × cores used).
   double cubeUtilization() const {

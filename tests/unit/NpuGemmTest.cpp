@@ -111,11 +111,12 @@ TEST_F(NpuGemmTest, F32GemmMatchesTheCpuPath) {
     int64_t m, n, k;
     GemmTiling tiling;
   };
-  // Odd sizes everywhere: partial M, N and K tiles, single and paired K steps, several blocks
-  // per core (block_dim below the tile count) and the chosen tiling.
-  for (Case c : {Case{1, 64, 128, {}}, Case{40, 100, 200, {32, 32, 64, 8}},
-                 Case{17, 300, 96, {16, 128, 32, 2}}, Case{33, 47, 520, {}},
-                 Case{130, 270, 64, {64, 64, 16, 3}}}) {
+  // Odd sizes everywhere: partial M, N and K tiles, a partial last K step, single and paired
+  // L1 chunks of one to four L0 steps, several blocks per core (block_dim below the tile
+  // count) and the chosen tilings.
+  for (Case c : {Case{1, 64, 128, {}}, Case{40, 100, 200, {32, 32, 128, 64, 8}},
+                 Case{17, 300, 96, {16, 128, 96, 32, 2}}, Case{33, 47, 520, {}},
+                 Case{130, 270, 64, {64, 64, 32, 16, 3}}, Case{48, 64, 1000, {}}}) {
     SCOPED_TRACE(std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k));
     mlir::Builder b(context.get());
     GemmShape shape{c.m, c.n, c.k, b.getF32Type(), b.getF32Type()};
@@ -239,10 +240,10 @@ TEST_F(NpuGemmTest, VerifierChecksDtypesAndCapacityForTheArch) {
   ASSERT_TRUE(builtinArch("950", a950, error)) << error;
   mlir::Type fp8 = b.getType<mlir::Float8E4M3FNType>();
   GemmShape shape{16, 64, 128, fp8, b.getF32Type()};
-  EXPECT_NE(checkGemmTiling(a910, shape, {16, 64, 128, 1}).find("no f8e4m3"), std::string::npos);
-  EXPECT_EQ(checkGemmTiling(a950, shape, {16, 64, 128, 1}), "");
+  EXPECT_NE(checkGemmTiling(a910, shape, {16, 64, 128, 128, 1}).find("no f8e4m3"), std::string::npos);
+  EXPECT_EQ(checkGemmTiling(a950, shape, {16, 64, 128, 128, 1}), "");
   GemmShape f32{128, 128, 1024, b.getF32Type(), b.getF32Type()};
-  std::string problem = checkGemmTiling(a910, f32, {128, 128, 128, 1});
+  std::string problem = checkGemmTiling(a910, f32, {128, 128, 128, 128, 1});
   EXPECT_NE(problem.find("l0a needs 131072 bytes"), std::string::npos) << problem;
 }
 

@@ -1,0 +1,168 @@
+// The NPU target in the cycle model (runtime/npu/Simulator.h): GEMM kernels compiled by
+// codegen/npu for the 910B-like and 950-like descriptions, simulated in timing-only mode.
+// For each shape: simulated time, cube utilization (useful multiply-add cycles over the cycles
+// of the cores used), and the fraction of the chip's roofline reached: the roofline time is
+// max(FLOPs / cube peak over all cores, bytes / HBM bandwidth) for the same arch and format.
+//
+//   v4c-bench-npu [--json F]
+#include "codegen/npu/NpuTarget.h"
+#include "ir/InitAllDialects.h"
+#include "ir/Npu/IR/NpuOps.h"
+#include "runtime/npu/Kernel_generated.h"
+#include "runtime/npu/Simulator.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+
+#include <flatbuffers/flatbuffers.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+using namespace v4c::npu;
+
+namespace {
+
+llvm::cl::opt<std::string> jsonPath("json", llvm::cl::desc("Also write the results as JSON"),
+                                    llvm::cl::value_desc("file"));
+llvm::cl::opt<std::string> onlyShape("shape", llvm::cl::desc("Run only this GEMM: m,n,k"),
+                                     llvm::cl::value_desc("m,n,k"));
+llvm::cl::opt<std::string> tracePath("npu-trace",
+                                     llvm::cl::desc("Chrome-trace timeline of the runs (with --shape)"),
+                                     llvm::cl::value_desc("file"));
+Trace trace;
+double traceEndUs = 0; // runs follow each other on the trace
+
+struct Row {
+  std::string arch, type;
+  int64_t m, n, k;
+  GemmTiling tiling;
+  double us, utilization, rooflineUs;
+};
+
+bool runGemm(mlir::MLIRContext &context, const Arch &arch, mlir::Type type, int64_t m, int64_t n,
+             int64_t k, Row &row, std::string &error) {
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+  setModuleArch(*module, arch);
+  mlir::Builder b(&context);
+  GemmShape shape{m, n, k, type, b.getF32Type()};
+  GemmTiling tiling = chooseGemmTiling(arch, shape);
+  if (std::string problem = checkGemmTiling(arch, shape, tiling); !problem.empty()) {
+    error = problem;
+    return false;
+  }
+  auto kernel = buildGemmKernel(*module, "gemm", shape, tiling);
+  if (mlir::failed(insertSync(kernel)) || mlir::failed(planBuffers(kernel))) {
+    error = "the kernel did not compile";
+    return false;
+  }
+  flatbuffers::FlatBufferBuilder fbb;
+  if (!serializeKernels(*module, fbb, error))
+    return false;
+  const fb::Kernel *binary = fb::GetKernelLibrary(fbb.GetBufferPointer())->kernels()->Get(0);
+  int64_t bits = type.getIntOrFloatBitWidth();
+  std::vector<GmBinding> params = {{nullptr, uint64_t(m * k * bits / 8)},
+                                   {nullptr, uint64_t(n * k * bits / 8)},
+                                   {nullptr, uint64_t(m * n * 4)}};
+  SimOptions options;
+  options.functional = false;
+  options.checkRaces = false;
+  if (!tracePath.empty())
+    options.trace = &trace;
+  options.startUs = traceEndUs;
+  LaunchStats stats;
+  if (!simulate(arch, *binary, params, options, stats, error))
+    return false;
+  traceEndUs += stats.microseconds;
+  std::optional<DType> dtype = parseDType(elementTypeName(type));
+  const CubeFormat *format = arch.cubeFormat(*dtype, *dtype, DType::F32);
+  double flopsPerCycle = 2.0 * 16 * 16 * format->k0 / format->cyclesPerFractal * arch.cubeCores;
+  double peakFlops = flopsPerCycle * arch.clockGhz * 1e9;
+  double bytes = double(m * k + n * k) * bits / 8 + double(m * n) * 4;
+  double rooflineUs = std::max(2.0 * m * n * k / peakFlops, bytes / (arch.hbmGBPerSecond * 1e9)) * 1e6;
+  row = {arch.name, elementTypeName(type), m, n, k, tiling, stats.microseconds,
+         stats.cubeUtilization(), rooflineUs};
+  return true;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::cl::ParseCommandLineOptions(argc, argv, "v4c-bench-npu: NPU GEMM kernels in the cycle model\n");
+  mlir::DialectRegistry registry;
+  v4c::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  mlir::Builder b(&context);
+
+  struct Config {
+    const char *arch;
+    mlir::Type type;
+  };
+  std::vector<Config> configs = {{"910b", b.getBF16Type()}, {"910b", b.getF32Type()},
+                                 {"950", b.getType<mlir::Float8E4M3FNType>()}};
+  // Decode GEMVs (m = 1) of V4-Flash's sizes, then batches up to large square-ish GEMMs.
+  std::vector<std::array<int64_t, 3>> shapes = {
+      {1, 4096, 4096}, {1, 1024, 4096}, {16, 4096, 4096}, {128, 4096, 4096},
+      {512, 4096, 4096}, {1024, 4096, 4096}, {2048, 4096, 7168}, {4096, 4096, 4096}};
+  if (!onlyShape.empty()) {
+    long m, n, k;
+    if (std::sscanf(onlyShape.c_str(), "%ld,%ld,%ld", &m, &n, &k) != 3 || m < 1 || n < 1 || k < 1) {
+      std::fprintf(stderr, "v4c-bench-npu: --shape wants m,n,k (positive), got '%s'\n",
+                   onlyShape.c_str());
+      return 1;
+    }
+    shapes = {{m, n, k}};
+  }
+  std::vector<Row> rows;
+  std::printf("%-5s %-7s %5s %5s %5s  %-20s %11s %8s %10s %9s\n", "arch", "type", "m", "n", "k",
+              "tiles mt,nt,kt1,kt/b", "time us", "cube", "roof us", "of roof");
+  for (const Config &config : configs) {
+    Arch arch;
+    std::string error;
+    if (!builtinArch(config.arch, arch, error)) {
+      std::fprintf(stderr, "v4c-bench-npu: %s\n", error.c_str());
+      return 1;
+    }
+    for (auto [m, n, k] : shapes) {
+      Row row;
+      if (!runGemm(context, arch, config.type, m, n, k, row, error)) {
+        std::fprintf(stderr, "v4c-bench-npu: %s %ldx%ldx%ld: %s\n", config.arch, long(m), long(n),
+                     long(k), error.c_str());
+        return 1;
+      }
+      char tiles[48];
+      std::snprintf(tiles, sizeof tiles, "%ld,%ld,%ld,%ld/%ld", long(row.tiling.mt),
+                    long(row.tiling.nt), long(row.tiling.kt1), long(row.tiling.kt),
+                    long(row.tiling.blockDim));
+      std::printf("%-5s %-7s %5ld %5ld %5ld  %-20s %11.1f %7.1f%% %10.1f %8.1f%%\n",
+                  row.arch.c_str(), row.type.c_str(), long(m), long(n), long(k), tiles, row.us,
+                  100 * row.utilization, row.rooflineUs, 100 * row.rooflineUs / row.us);
+      std::fflush(stdout);
+      rows.push_back(row);
+    }
+  }
+  if (!tracePath.empty()) {
+    std::string error;
+    if (!trace.write(tracePath, error)) {
+      std::fprintf(stderr, "v4c-bench-npu: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  if (!jsonPath.empty()) {
+    std::ofstream out(jsonPath);
+    out << "{\"gemm\": [\n";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Row &r = rows[i];
+      out << "  {\"arch\": \"" << r.arch << "\", \"type\": \"" << r.type << "\", \"m\": " << r.m
+          << ", \"n\": " << r.n << ", \"k\": " << r.k << ", \"time_us\": " << r.us
+          << ", \"cube_utilization\": " << r.utilization << ", \"roofline_us\": " << r.rooflineUs
+          << ", \"roofline_fraction\": " << r.rooflineUs / r.us << "}"
+          << (i + 1 < rows.size() ? ",\n" : "\n");
+    }
+    out << "]}\n";
+  }
+  return 0;
+}
