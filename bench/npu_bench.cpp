@@ -73,7 +73,7 @@ bool runGemm(mlir::MLIRContext &context, const Arch &arch, mlir::Type type, int6
     options.trace = &trace;
   options.startUs = traceEndUs;
   LaunchStats stats;
-  if (!simulate(arch, *binary, params, options, stats, error))
+  if (!simulate(arch, *binary, params, {}, options, stats, error))
     return false;
   traceEndUs += stats.microseconds;
   std::optional<DType> dtype = parseDType(elementTypeName(type));

@@ -55,17 +55,25 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   int64_t inBits = shape.inputType.getIntOrFloatBitWidth();
   int64_t inBytes = inBits / 8, outBytes = shape.outputType.getIntOrFloatBitWidth() / 8;
   int64_t k0 = 256 / inBits;
-  auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType({index, index, index}, {}));
-  int64_t xBytes = shape.m * shape.k * inBytes, wBytes = shape.n * shape.k * inBytes,
-          yBytes = shape.m * shape.n * outBytes;
-  func->setAttr(kKernelAttr,
-                b.getDictionaryAttr({
-                    b.getNamedAttr("core", b.getStringAttr("aic")),
-                    b.getNamedAttr("block_dim", b.getI64IntegerAttr(tiling.blockDim)),
-                    b.getNamedAttr("params", b.getStrArrayAttr({"x", "w", "y"})),
-                    b.getNamedAttr("param_bytes", b.getDenseI64ArrayAttr({xBytes, wBytes, yBytes})),
-                    b.getNamedAttr("outputs", b.getDenseBoolArrayAttr({false, false, true})),
-                }));
+  SmallVector<Type> args(shape.dynamicM ? 4 : 3, index);
+  auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
+  // GM sizes: x and y grow with M (per row), w does not.
+  int64_t xRow = shape.k * inBytes, yRow = shape.n * outBytes, wBytes = shape.n * shape.k * inBytes;
+  SmallVector<NamedAttribute> kernelAttrs = {
+      b.getNamedAttr("core", b.getStringAttr("aic")),
+      b.getNamedAttr("block_dim", b.getI64IntegerAttr(tiling.blockDim)),
+      b.getNamedAttr("params", b.getStrArrayAttr({"x", "w", "y"})),
+      b.getNamedAttr("outputs", b.getDenseBoolArrayAttr({false, false, true}))};
+  if (shape.dynamicM) {
+    kernelAttrs.push_back(b.getNamedAttr("param_bytes", b.getDenseI64ArrayAttr({0, wBytes, 0})));
+    kernelAttrs.push_back(
+        b.getNamedAttr("param_bytes_per_unit", b.getDenseI64ArrayAttr({xRow, 0, yRow})));
+    kernelAttrs.push_back(b.getNamedAttr("scalars", b.getStrArrayAttr({"m"})));
+  } else {
+    kernelAttrs.push_back(b.getNamedAttr(
+        "param_bytes", b.getDenseI64ArrayAttr({shape.m * xRow, wBytes, shape.m * yRow})));
+  }
+  func->setAttr(kKernelAttr, b.getDictionaryAttr(kernelAttrs));
   func->setAttr("npu.tiling",
                 b.getDenseI64ArrayAttr({tiling.mt, tiling.nt, tiling.kt1, tiling.kt}));
   Block *entry = func.addEntryBlock();
@@ -89,13 +97,15 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   }
   Value l0c = alloc("l0c", mt * nt * 4);
 
-  int64_t tilesN = (shape.n + nt - 1) / nt, tiles = (shape.m + mt - 1) / mt * tilesN;
+  int64_t tilesN = (shape.n + nt - 1) / nt;
+  Value m = shape.dynamicM ? entry->getArgument(3) : s.c(shape.m);
+  Value tiles = s.mul(s.ceilDiv(m, mt), s.c(tilesN));
   Value first = b.create<BlockIdxOp>(loc, index), step = b.create<BlockNumOp>(loc, index);
-  auto tileLoop = b.create<scf::ForOp>(loc, first, s.c(tiles), step);
+  auto tileLoop = b.create<scf::ForOp>(loc, first, tiles, step);
   b.setInsertionPointToStart(tileLoop.getBody());
   Value t = tileLoop.getInductionVar();
   Value m0 = s.mul(s.div(t, s.c(tilesN)), s.c(mt)), n0 = s.mul(s.rem(t, s.c(tilesN)), s.c(nt));
-  Value rows = s.min(s.c(mt), s.sub(s.c(shape.m), m0));
+  Value rows = s.min(s.c(mt), s.sub(m, m0));
   Value cols = s.min(s.c(nt), s.sub(s.c(shape.n), n0));
   Value rowFractals = s.ceilDiv(rows, 16), colFractals = s.ceilDiv(cols, 16);
   Value xTile = s.add(x, s.mul(m0, s.c(shape.k * inBytes)));

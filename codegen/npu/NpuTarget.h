@@ -31,6 +31,9 @@ struct GemmShape {
   int64_t m = 0, n = 0, k = 0;
   mlir::Type inputType; // of x and w in GM (the cube's A and B)
   mlir::Type outputType; // of y (f32, bf16 or f16)
+  /// M comes with each launch (the kernel's scalar argument "m"); `m` is then only the size
+  /// the tiling is chosen for.
+  bool dynamicM = false;
 };
 
 /// Tile sizes: an output tile is mt x nt (multiples of 16); K moves into L1 in chunks of kt1
@@ -48,7 +51,8 @@ GemmTiling chooseGemmTiling(const Arch &arch, const GemmShape &shape);
 /// Why `tiling` cannot run `shape` on `arch` (empty when it can).
 std::string checkGemmTiling(const Arch &arch, const GemmShape &shape, const GemmTiling &tiling);
 
-/// Appends kernel `name` (an AIC kernel with params x, w, y) to `module`: each block loops over
+/// Appends kernel `name` (an AIC kernel with params x, w, y, and the scalar m when M is
+/// dynamic) to `module`: each block loops over
 /// its output tiles; per tile, the K loop moves A and B tiles GM → L1 (ND→NZ) → L0A/L0B, in
 /// ping-pong buffers, and accumulates on the cube in L0C; FixPipe writes the tile to y. No
 /// synchronization yet: v4c-npu-insert-sync adds it.

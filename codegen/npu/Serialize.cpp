@@ -35,27 +35,39 @@ public:
       error = "kernel '" + kernel.getSymName().str() + "' has no planned buffers (run v4c-npu-plan-buffers)";
       return {};
     }
-    for (auto [i, arg] : llvm::enumerate(kernel.getArguments()))
-      instr(fb::Opcode::PARAM, define(arg), {fb::Operand(int64_t(i), -1)});
+    auto names = attr.getAs<ArrayAttr>("params");
+    auto scalarNames = attr.getAs<ArrayAttr>("scalars");
+    for (auto [i, arg] : llvm::enumerate(kernel.getArguments())) {
+      bool scalar = i >= names.size();
+      instr(scalar ? fb::Opcode::SCALAR : fb::Opcode::PARAM, define(arg),
+            {fb::Operand(int64_t(scalar ? i - names.size() : i), -1)});
+    }
     for (Operation &op : kernel.getBody().front())
       if (failed(emit(&op))) {
         error = problem;
         return {};
       }
     std::vector<flatbuffers::Offset<fb::Param>> params;
-    auto names = attr.getAs<ArrayAttr>("params");
     auto bytes = attr.getAs<DenseI64ArrayAttr>("param_bytes");
+    auto perUnit = attr.getAs<DenseI64ArrayAttr>("param_bytes_per_unit");
     auto outputs = attr.getAs<DenseBoolArrayAttr>("outputs");
-    for (size_t i = 0; i < names.size(); ++i)
+    for (size_t i = 0; i < names.size(); ++i) {
+      int64_t unit = perUnit ? perUnit[i] : 0;
       params.push_back(fb::CreateParam(fbb, fbb.CreateString(cast<StringAttr>(names[i]).str()),
-                                       bytes[i], outputs[i]));
+                                       bytes[i], outputs[i], uint64_t(unit), unit ? 0 : -1));
+    }
+    std::vector<flatbuffers::Offset<flatbuffers::String>> scalars;
+    if (scalarNames)
+      for (Attribute name : scalarNames)
+        scalars.push_back(fbb.CreateString(cast<StringAttr>(name).str()));
     std::vector<uint64_t> localBytes(local.asArrayRef().begin(), local.asArrayRef().end());
     bool cube = attr.getAs<StringAttr>("core").getValue() == "aic";
     return fb::CreateKernel(fbb, fbb.CreateString(kernel.getSymName().str()),
                             cube ? fb::CoreType::AIC : fb::CoreType::AIV,
                             uint32_t(attr.getAs<IntegerAttr>("block_dim").getInt()),
                             uint16_t(nextRegister), fbb.CreateVector(params),
-                            fbb.CreateVector(localBytes), fbb.CreateVector(code));
+                            fbb.CreateVector(scalars), fbb.CreateVector(localBytes),
+                            fbb.CreateVector(code));
   }
 
 private:

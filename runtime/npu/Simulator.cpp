@@ -123,7 +123,7 @@ Pipe pipeOf(const fb::Instr &in) {
 /// Operand count of each opcode (Kernel.fbs).
 int operandCount(Opcode op) {
   switch (op) {
-  case Opcode::LI: case Opcode::PARAM: return 1;
+  case Opcode::LI: case Opcode::PARAM: case Opcode::SCALAR: return 1;
   case Opcode::ADD: case Opcode::SUB: case Opcode::MUL: case Opcode::DIV: case Opcode::REM:
   case Opcode::IMIN: case Opcode::IMAX: return 2;
   case Opcode::BLOCK_IDX: case Opcode::BLOCK_NUM: case Opcode::END_LOOP: case Opcode::BARRIER: return 0;
@@ -158,9 +158,11 @@ struct L2State {
 class BlockRun {
 public:
   BlockRun(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBinding> &params,
-           const SimOptions &options, std::array<std::vector<uint8_t>, kNumSpaces> &local,
+           const std::vector<int64_t> &scalars, const SimOptions &options,
+           std::array<std::vector<uint8_t>, kNumSpaces> &local,
            L2State &l2, int block, int core, double startUs)
-      : arch_(arch), kernel_(kernel), params_(params), options_(options), local_(local), l2_(l2),
+      : arch_(arch), kernel_(kernel), params_(params), scalars_(scalars), options_(options),
+        local_(local), l2_(l2),
         block_(block), core_(core), startUs_(startUs) {
     regs_.assign(kernel.registers(), 0);
     if (options.checkRaces) {
@@ -210,6 +212,7 @@ private:
   const Arch &arch_;
   const fb::Kernel &kernel_;
   const std::vector<GmBinding> &params_;
+  const std::vector<int64_t> &scalars_;
   const SimOptions &options_;
   std::array<std::vector<uint8_t>, kNumSpaces> &local_;
   L2State &l2_;
@@ -766,6 +769,15 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
         regs_[dst] = (i + 1) << kGmParamShift;
       break;
     }
+    case Opcode::SCALAR: {
+      int64_t i = value(0);
+      if (i < 0 || i >= int64_t(scalars_.size()))
+        fail("SCALAR " + std::to_string(i) + ": the launch has " + std::to_string(scalars_.size()) +
+             " scalar arguments");
+      else
+        regs_[dst] = scalars_[i];
+      break;
+    }
     case Opcode::LOOP: {
       int64_t lower = value(0), upper = value(1), step = value(2);
       if (step <= 0) {
@@ -813,12 +825,17 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
 
 /// Structural checks before anything runs: known opcodes with their operand counts, registers
 /// in range, balanced loops, spaces and pipes the core type has.
-bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, std::string &error) {
+bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, size_t scalars,
+                  std::string &error) {
   if (!kernel.name() || !kernel.code() || !kernel.params())
     return error = "kernel without a name, code or parameter list", false;
   if (kernel.params()->size() != params)
     return error = "launched with " + std::to_string(params) + " buffers for " +
                    std::to_string(kernel.params()->size()) + " parameters", false;
+  size_t wanted = kernel.scalars() ? kernel.scalars()->size() : 0;
+  if (wanted != scalars)
+    return error = "launched with " + std::to_string(scalars) + " scalars for " +
+                   std::to_string(wanted), false;
   if (kernel.block_dim() == 0)
     return error = "block_dim is 0", false;
   bool cube = kernel.core() == fb::CoreType::AIC;
@@ -873,10 +890,18 @@ bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, std
 
 } // namespace
 
+uint64_t paramBytes(const fb::Kernel &kernel, size_t index, const std::vector<int64_t> &scalars) {
+  const fb::Param *p = kernel.params()->Get(index);
+  int unit = p->unit_scalar();
+  int64_t units = unit >= 0 && size_t(unit) < scalars.size() ? scalars[unit] : 0;
+  return p->bytes() + p->bytes_per_unit() * uint64_t(std::max<int64_t>(units, 0));
+}
+
 bool simulate(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBinding> &params,
-              const SimOptions &options, LaunchStats &stats, std::string &error) {
+              const std::vector<int64_t> &scalars, const SimOptions &options, LaunchStats &stats,
+              std::string &error) {
   std::string name = kernel.name() ? kernel.name()->str() : "?";
-  if (!verifyKernel(arch, kernel, params.size(), error)) {
+  if (!verifyKernel(arch, kernel, params.size(), scalars.size(), error)) {
     error = "kernel '" + name + "': " + error;
     return false;
   }
@@ -897,7 +922,7 @@ bool simulate(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBi
   double perUs = arch.clockGhz * 1000.0;
   for (unsigned b = 0; b < kernel.block_dim(); ++b) {
     unsigned core = b % active;
-    BlockRun run(arch, kernel, params, options, local, l2, int(b), int(core),
+    BlockRun run(arch, kernel, params, scalars, options, local, l2, int(b), int(core),
                  options.startUs + arch.launchOverheadUs + coreTime[core] / perUs);
     uint64_t cycles = 0;
     if (!run.run(launch, cycles, error)) {

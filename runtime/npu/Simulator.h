@@ -69,10 +69,15 @@ struct LaunchStats {
   void accumulate(const LaunchStats &other);
 };
 
-/// Runs `kernel` with `params` bound to its Param list. Returns false with `error` naming the
-/// kernel, block, instruction index and opcode when the kernel is malformed, accesses memory out
-/// of bounds or misaligned, races, deadlocks or leaves flags set.
+/// Runs `kernel` with `params` bound to its Param list and `scalars` to its scalar arguments.
+/// Returns false with `error` naming the kernel, block, instruction index and opcode when the
+/// kernel is malformed, accesses memory out of bounds or misaligned, races, deadlocks or leaves
+/// flags set.
 bool simulate(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBinding> &params,
-              const SimOptions &options, LaunchStats &stats, std::string &error);
+              const std::vector<int64_t> &scalars, const SimOptions &options, LaunchStats &stats,
+              std::string &error);
+
+/// The bytes parameter `index` of `kernel` spans for these scalar arguments.
+uint64_t paramBytes(const fb::Kernel &kernel, size_t index, const std::vector<int64_t> &scalars);
 
 } // namespace v4c::npu

@@ -80,10 +80,12 @@ protected:
   }
 
   /// Simulates the kernel, which must succeed.
-  LaunchStats run(const Compiled &compiled, const std::vector<GmBinding> &params) {
+  LaunchStats run(const Compiled &compiled, const std::vector<GmBinding> &params,
+                  const std::vector<int64_t> &scalars = {}) {
     LaunchStats stats;
     std::string error;
-    EXPECT_TRUE(simulate(arch, *compiled.kernel, params, SimOptions(), stats, error)) << error;
+    EXPECT_TRUE(simulate(arch, *compiled.kernel, params, scalars, SimOptions(), stats, error))
+        << error;
     return stats;
   }
 
@@ -146,6 +148,39 @@ TEST_F(NpuGemmTest, F32GemmMatchesTheCpuPath) {
   }
 }
 
+/// The kernel the model uses: M (the token count) comes with each launch; the tiles are
+/// chosen for decode. Every M up to several tiles gives the double-precision product.
+TEST_F(NpuGemmTest, DynamicMKernelServesEveryTokenCount) {
+  mlir::Builder b(context.get());
+  GemmShape shape{16, 96, 200, b.getF32Type(), b.getF32Type(), /*dynamicM=*/true};
+  auto compiled = compileGemm("910b", shape);
+  ASSERT_TRUE(compiled);
+  ASSERT_EQ(compiled->kernel->scalars()->size(), 1u);
+  for (int64_t m : {1, 5, 16, 17, 40}) {
+    std::mt19937 rng(static_cast<unsigned>(m));
+    std::vector<float> x = randomMatrix(m, shape.k, rng), w = randomMatrix(shape.n, shape.k, rng);
+    std::vector<float> y(size_t(m * shape.n), -1.0f);
+    EXPECT_EQ(paramBytes(*compiled->kernel, 0, {m}), x.size() * 4);
+    EXPECT_EQ(paramBytes(*compiled->kernel, 2, {m}), y.size() * 4);
+    run(*compiled, bindParams(x, w, y), {m});
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < shape.n; ++j) {
+        double exact = 0, scale = 0;
+        for (int64_t kk = 0; kk < shape.k; ++kk) {
+          exact += double(x[i * shape.k + kk]) * w[j * shape.k + kk];
+          scale += std::fabs(double(x[i * shape.k + kk]) * w[j * shape.k + kk]);
+        }
+        ASSERT_LE(std::fabs(y[i * shape.n + j] - exact), 1e-6 * scale) << m << ": " << i << ", " << j;
+      }
+  }
+  // A launch without its scalar is refused.
+  std::vector<float> x(shape.k), w(shape.n * shape.k), y(shape.n);
+  LaunchStats stats;
+  std::string error;
+  EXPECT_FALSE(simulate(arch, *compiled->kernel, bindParams(x, w, y), {}, SimOptions(), stats, error));
+  EXPECT_NE(error.find("0 scalars for 1"), std::string::npos) << error;
+}
+
 /// bf16 operands (the 910B's cube format for DeepSeek's FP8 weights after vector dequantization):
 /// products are exact in f32, so the result is the f32 sum of exact products.
 TEST_F(NpuGemmTest, Bf16GemmSumsExactProducts) {
@@ -187,7 +222,7 @@ TEST_F(NpuGemmTest, RaceDetectorCatchesAMissingFlag) {
   LaunchStats stats;
   auto unsynchronized = compileGemm("910b", shape, {}, /*sync=*/false);
   ASSERT_TRUE(unsynchronized);
-  EXPECT_FALSE(simulate(arch, *unsynchronized->kernel, params, SimOptions(), stats, error));
+  EXPECT_FALSE(simulate(arch, *unsynchronized->kernel, params, {}, SimOptions(), stats, error));
   EXPECT_NE(error.find("race"), std::string::npos) << error;
   // Synchronized, then the MTE2 → MTE1 pair (L1 written by the DMA, read by the L0 load) removed.
   auto module = kernelModule("910b", shape);
@@ -207,7 +242,7 @@ TEST_F(NpuGemmTest, RaceDetectorCatchesAMissingFlag) {
   Compiled compiled;
   ASSERT_TRUE(compile(*module, compiled, /*sync=*/false));
   error.clear();
-  EXPECT_FALSE(simulate(arch, *compiled.kernel, params, SimOptions(), stats, error));
+  EXPECT_FALSE(simulate(arch, *compiled.kernel, params, {}, SimOptions(), stats, error));
   EXPECT_NE(error.find("read-after-write race on l1"), std::string::npos) << error;
   EXPECT_NE(error.find("pipe MTE2"), std::string::npos) << error;
 }
@@ -223,11 +258,11 @@ TEST_F(NpuGemmTest, SimulatorRefusesBadLaunches) {
   // A GM buffer smaller than the kernel reads: out of bounds, named.
   std::vector<GmBinding> shortW = bindParams(x, w, y);
   shortW[1].bytes = 100;
-  EXPECT_FALSE(simulate(arch, *compiled->kernel, shortW, SimOptions(), stats, error));
+  EXPECT_FALSE(simulate(arch, *compiled->kernel, shortW, {}, SimOptions(), stats, error));
   EXPECT_NE(error.find("parameter 'w'"), std::string::npos) << error;
   // Too few buffers.
   error.clear();
-  EXPECT_FALSE(simulate(arch, *compiled->kernel, {shortW[0]}, SimOptions(), stats, error));
+  EXPECT_FALSE(simulate(arch, *compiled->kernel, {shortW[0]}, {}, SimOptions(), stats, error));
   EXPECT_NE(error.find("3 parameters"), std::string::npos) << error;
 }
 

@@ -155,16 +155,23 @@ LogicalResult NpuDialect::verifyOperationAttribute(Operation *op, NamedAttribute
     auto params = dict.getAs<ArrayAttr>("params");
     auto bytes = dict.getAs<DenseI64ArrayAttr>("param_bytes");
     auto outputs = dict.getAs<DenseBoolArrayAttr>("outputs");
+    auto perUnit = dict.getAs<DenseI64ArrayAttr>("param_bytes_per_unit");
+    auto scalars = dict.getAs<ArrayAttr>("scalars");
+    size_t scalarCount = scalars ? scalars.size() : 0;
     if (!core || (core.getValue() != "aic" && core.getValue() != "aiv"))
       return op->emitError() << kKernelAttr << ": core must be \"aic\" or \"aiv\"";
     if (!blocks || blocks.getInt() < 1)
       return op->emitError() << kKernelAttr << ": block_dim must be positive";
     if (!params || !bytes || !outputs || bytes.size() != int64_t(params.size()) ||
         outputs.size() != int64_t(params.size()) ||
-        func.getNumArguments() != params.size())
+        (perUnit && perUnit.size() != int64_t(params.size())) ||
+        func.getNumArguments() != params.size() + scalarCount)
       return op->emitError() << kKernelAttr
-                             << ": params, param_bytes and outputs must give one entry per "
-                                "argument (the GM address of that parameter)";
+                             << ": params, param_bytes (param_bytes_per_unit) and outputs must "
+                                "give one entry per GM argument, then come the scalars";
+    if (perUnit && scalarCount == 0)
+      return op->emitError() << kKernelAttr
+                             << ": param_bytes_per_unit scales sizes by scalar 0, which is missing";
     for (Type t : func.getArgumentTypes())
       if (!t.isIndex())
         return op->emitError() << "kernel arguments are GM addresses (index)";

@@ -90,7 +90,7 @@ func.func @bad_dma(%g: index) {
 
 // -----
 
-// expected-error @+1 {{npu.kernel: params, param_bytes and outputs must give one entry per argument}}
+// expected-error @+1 {{npu.kernel: params, param_bytes (param_bytes_per_unit) and outputs must give one entry per GM argument, then come the scalars}}
 func.func @kernel(%x: index) attributes {npu.kernel = {core = "aic", block_dim = 1, params = ["x", "y"], param_bytes = array<i64: 4, 4>, outputs = array<i1: false, true>}} {
   return
 }
