@@ -3,6 +3,7 @@
 #include "codegen/cpu/MemoryPlan.h"
 #include "ir/Graph/IR/GraphOps.h"
 #include "runtime/artifact/Artifact.h"
+#include "runtime/reference/Weights.h"
 
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
@@ -44,20 +45,25 @@ std::vector<int64_t> storedShape(RankedTensorType type) {
   return shape;
 }
 
-/// One weight of the artifact: its checkpoint sources (several for stacked experts).
+/// One weight of the artifact: its checkpoint sources (several for stacked experts), or the
+/// checkpoint weight it is the f32 decoding of.
 struct PlannedTensor {
   std::string name;
   RankedTensorType type;
   int64_t offset;
   std::vector<std::string> sources;
+  std::string dequantizeFrom;
 };
 
 std::vector<PlannedTensor> plannedTensors(ModuleOp module) {
   std::vector<PlannedTensor> tensors;
   for (auto param : module.getOps<graph::ParamOp>()) {
     PlannedTensor t{param.getSymName().str(), cast<RankedTensorType>(param.getType()),
-                    param->getAttrOfType<IntegerAttr>("v4c.offset").getInt(), {}};
-    if (auto source = param.getSource()) {
+                    param->getAttrOfType<IntegerAttr>("v4c.offset").getInt(), {}, {}};
+    if (auto from = param->getAttrOfType<StringAttr>("v4c.dequantize")) {
+      t.dequantizeFrom = from.str();
+      t.sources.push_back(t.dequantizeFrom);
+    } else if (auto source = param.getSource()) {
       auto [prefix, suffix] = source->split("{}");
       for (int64_t e = 0; e < t.type.getDimSize(0); ++e)
         t.sources.push_back((prefix + std::to_string(e) + suffix).str());
@@ -122,10 +128,15 @@ llvm::Error link(llvm::ArrayRef<char> object, llvm::ArrayRef<llvm::StringRef> fl
 
 } // namespace
 
-llvm::Expected<std::vector<uint8_t>> linkSharedObject(llvm::ArrayRef<char> object) {
+llvm::Expected<std::vector<uint8_t>> linkSharedObject(llvm::ArrayRef<char> object,
+                                                      llvm::ArrayRef<std::string> inputs) {
   // The microkernels are C++; the model needs libm.
   std::vector<uint8_t> bytes;
-  llvm::Error e = link(object, {"-shared", V4C_KERNELS_ARCHIVE, "-lm"}, "model.so",
+  std::vector<llvm::StringRef> flags = {"-shared"};
+  for (const std::string &input : inputs)
+    flags.push_back(input);
+  flags.insert(flags.end(), {V4C_KERNELS_ARCHIVE, "-lm"});
+  llvm::Error e = link(object, flags, "model.so",
                        [&](llvm::StringRef path) -> llvm::Error {
                          auto library = llvm::MemoryBuffer::getFile(path);
                          if (!library)
@@ -162,10 +173,14 @@ llvm::Error linkExecutable(llvm::ArrayRef<char> object, llvm::StringRef path) {
 llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
                               const CpuOptions &options, llvm::StringRef output,
                               llvm::function_ref<void(llvm::StringRef)> progress,
-                              llvm::StringRef executable) {
-  // 1. Decide the memory layout; the artifact and the code both follow it.
-  if (failed(planMemory(module, options.maxSeqLen)))
-    return llvm::createStringError("memory planning failed");
+                              llvm::StringRef executable, const ArtifactExtras *extras) {
+  static const ArtifactExtras kCpuOnly;
+  if (!extras)
+    extras = &kCpuOnly;
+  // 1. The graph passes, then the memory layout: the artifact and the code both follow it.
+  if (failed(prepareModule(module, options, progress)))
+    return llvm::createStringError("the graph passes or memory planning failed (see the "
+                                   "diagnostics above)");
   std::vector<PlannedTensor> tensors = plannedTensors(module);
   artifact::StateLayout state = stateLayout(module);
   progress(llvm::formatv("planned {0} weight tensors ({1} MiB) and {2} state buffers ({3} KiB)",
@@ -175,7 +190,7 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
                .str());
 
   // 2. Code: loops, LLVM, object, shared object.
-  if (failed(lowerToLLVMDialect(module, options, progress)))
+  if (failed(lowerPreparedModule(module, progress)))
     return llvm::createStringError("lowering for the CPU failed (see the diagnostics above)");
   // What the precision policy ran with (a --pipeline may have configured it).
   std::string precisionMode = "unspecified";
@@ -188,7 +203,7 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
   if (!object)
     return object.takeError();
   progress("linking");
-  auto library = linkSharedObject(*object);
+  auto library = linkSharedObject(*object, extras->linkInputs);
   if (!library)
     return library.takeError();
 
@@ -196,9 +211,9 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
   // 3. The artifact: weights streamed from the checkpoint, then the code.
   artifact::ArtifactWriter writer;
   writer.setConfig(modelConfigToJson(checkpoint.config()));
-  writer.setTarget({"cpu", llvm::sys::getDefaultTargetTriple(),
+  writer.setTarget({extras->targetKind, llvm::sys::getDefaultTargetTriple(),
                     options.cpu == "host" ? llvm::sys::getHostCPUName().str() : options.cpu, "",
-                    precisionMode});
+                    precisionMode, extras->device});
   writer.setBuild({"v4c 0.1", graphPipelineText(options) + " | v4c-plan-memory,v4c-lower-graph-to-loops," +
                                  defaultLoweringPipeline()});
   writer.addEntryPoint({"forward", "_mlir_ciface_forward"});
@@ -207,6 +222,26 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
   writer.setState(state);
   auto weights = writer.addTensorSegment("weights");
   for (const PlannedTensor &t : tensors) {
+    if (!t.dequantizeFrom.empty()) { // decoded one tensor at a time, nothing kept
+      writer.addTensor(weights, {t.name, storedDType(t.type), storedShape(t.type), t.sources},
+                       [&checkpoint, t](uint8_t *dst, uint64_t size, std::string &error) {
+                         reference::WeightStore store(checkpoint, 128, 128);
+                         auto decoded = store.get(t.dequantizeFrom);
+                         if (!decoded) {
+                           error = llvm::toString(decoded.takeError());
+                           return false;
+                         }
+                         if (decoded->data.size() * sizeof(float) != size) {
+                           error = "'" + t.dequantizeFrom + "' decodes to " +
+                                   std::to_string(decoded->data.size()) +
+                                   " values, not the planned " + std::to_string(size / 4);
+                           return false;
+                         }
+                         std::memcpy(dst, decoded->data.data(), size);
+                         return true;
+                       });
+      continue;
+    }
     std::vector<const TensorInfo *> parts;
     for (const std::string &source : t.sources) {
       const TensorInfo *info = checkpoint.find(source);
@@ -244,6 +279,8 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
                      });
   }
   writer.addBlobSegment("code", std::move(*library));
+  for (const auto &[name, bytes] : extras->segments)
+    writer.addBlobSegment(name, bytes);
   progress(("writing " + output).str());
   std::string error;
   if (!writer.write(output.str(), error))

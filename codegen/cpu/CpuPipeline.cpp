@@ -97,20 +97,25 @@ void registerCpuDependencies(DialectRegistry &registry) {
   registerLLVMDialectTranslation(registry);
 }
 
-LogicalResult lowerToLLVMDialect(ModuleOp module, const CpuOptions &options,
-                                 llvm::function_ref<void(llvm::StringRef)> progress) {
+LogicalResult prepareModule(ModuleOp module, const CpuOptions &options,
+                            llvm::function_ref<void(llvm::StringRef)> progress) {
   registerPassesOnce();
+  if (progress)
+    progress("running the graph passes");
+  PassManager graphPasses(module.getContext());
+  if (failed(addGraphPipeline(graphPasses, options)) || failed(graphPasses.run(module)))
+    return failure();
+  if (options.beforePlanning && failed(options.beforePlanning(module)))
+    return failure();
+  return planMemory(module, options.maxSeqLen);
+}
+
+LogicalResult lowerPreparedModule(ModuleOp module,
+                                  llvm::function_ref<void(llvm::StringRef)> progress) {
   auto say = [&](llvm::StringRef what) {
     if (progress)
       progress(what);
   };
-  say("running the graph passes");
-  PassManager graphPasses(module.getContext());
-  if (failed(addGraphPipeline(graphPasses, options)) || failed(graphPasses.run(module)))
-    return failure();
-  // 1. memory plan, 2. graph ops to loops (the rest is the textual pipeline).
-  if (!module->hasAttr("v4c.weights_bytes") && failed(planMemory(module, options.maxSeqLen)))
-    return failure();
   say("lowering graph ops to loops");
   if (failed(lowerGraphToLoops(module)))
     return failure();
@@ -128,6 +133,13 @@ LogicalResult lowerToLLVMDialect(ModuleOp module, const CpuOptions &options,
     return WalkResult::interrupt();
   });
   return failure(leftover.wasInterrupted());
+}
+
+LogicalResult lowerToLLVMDialect(ModuleOp module, const CpuOptions &options,
+                                 llvm::function_ref<void(llvm::StringRef)> progress) {
+  if (failed(prepareModule(module, options, progress)))
+    return failure();
+  return lowerPreparedModule(module, progress);
 }
 
 llvm::Expected<llvm::SmallVector<char, 0>> emitObject(ModuleOp module, const CpuOptions &options) {

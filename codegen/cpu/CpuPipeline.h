@@ -6,6 +6,7 @@
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/Error.h"
 
+#include <functional>
 #include <string>
 
 namespace v4c::cpu {
@@ -17,6 +18,9 @@ struct CpuOptions {
   /// A textual builtin.module pipeline run instead of the default graph-level one
   /// (passes/Pipelines.cpp), e.g. to switch passes off (`v4c compile --pipeline`).
   std::string graphPipeline;
+  /// Runs after the graph-level passes and before memory planning: a target that offloads work
+  /// from the generated code (the NPU) rewrites the module here.
+  std::function<mlir::LogicalResult(mlir::ModuleOp)> beforePlanning;
 };
 
 /// Adds the graph-level passes `options` select to `pm` (a builtin.module pass manager): the
@@ -32,8 +36,14 @@ std::string defaultLoweringPipeline();
 /// translation).
 void registerCpuDependencies(mlir::DialectRegistry &registry);
 
-/// Runs the graph-level pipeline, plans memory, lowers graph ops to loops and everything to the
-/// LLVM dialect. `progress` receives one line per stage.
+/// Runs the graph-level pipeline, then `options.beforePlanning`, then plans memory (weight and
+/// state offsets as attributes).
+mlir::LogicalResult prepareModule(mlir::ModuleOp module, const CpuOptions &options,
+                                  llvm::function_ref<void(llvm::StringRef)> progress = {});
+/// Lowers a prepared module: graph ops to loops and everything to the LLVM dialect.
+mlir::LogicalResult lowerPreparedModule(mlir::ModuleOp module,
+                                        llvm::function_ref<void(llvm::StringRef)> progress = {});
+/// prepareModule, then lowerPreparedModule. `progress` receives one line per stage.
 mlir::LogicalResult lowerToLLVMDialect(mlir::ModuleOp module, const CpuOptions &options,
                                        llvm::function_ref<void(llvm::StringRef)> progress = {});
 

@@ -116,7 +116,8 @@ private:
           rowChains.count(op))
         continue;
       bool onlyLinears = llvm::all_of(op->getUsers(), [&](Operation *user) {
-        return isa<graph::LinearOp>(user) && llvm::is_contained(kernels, user);
+        return isa<graph::LinearOp>(user) && !user->hasAttr("npu.launch") && // NPU kernels: no prologue
+               llvm::is_contained(kernels, user);
       });
       if (!onlyLinears)
         continue;
@@ -714,6 +715,8 @@ private:
   }
 
   SmallVector<Value> lowerOp(graph::LinearOp op, LoopEmitter &e) {
+    if (auto kernel = op->getAttrOfType<IntegerAttr>("npu.launch"))
+      return npuLaunch(op, kernel.getInt(), e);
     Operation *producer = gemmPrologue.lookup(op);
     Value x = e.buffer(producer ? producer->getOperand(0) : op.getInput());
     auto type = cast<RankedTensorType>(op.getType());
@@ -728,6 +731,36 @@ private:
     gemm(e, address(e, x), rows, w, e.index(0), e.index(0), e.index(0), e.index(w.rows),
          quantizesActivations(op), address(e, out), e.index(w.rows),
          prologue ? &*prologue : nullptr);
+    return {e.tensor(out)};
+  }
+
+  /// A linear the NPU computes (codegen/npu/Offload.cpp): the host code launches its kernel
+  /// with x, the f32 weight and y in GM and the row count M
+  /// (v4c_npu_launch, runtime/npu/Launch.h).
+  SmallVector<Value> npuLaunch(graph::LinearOp op, int64_t kernel, LoopEmitter &e) {
+    OpBuilder &b = e.builder();
+    Location loc = e.location();
+    Value x = e.buffer(op.getInput());
+    auto type = cast<RankedTensorType>(op.getType());
+    Value out = e.allocLike(x, b.getF32Type(), type.getShape());
+    Value rows = e.index(1);
+    for (int64_t i = 0; i + 1 < type.getRank(); ++i)
+      rows = e.muli(rows, e.dim(x, i));
+    Type ptr = LLVM::LLVMPointerType::get(b.getContext()), i64 = b.getI64Type();
+    auto decl = module.lookupSymbol<func::FuncOp>("v4c_npu_launch");
+    if (!decl) {
+      OpBuilder top = OpBuilder::atBlockEnd(module.getBody());
+      decl = top.create<func::FuncOp>(
+          module.getLoc(), "v4c_npu_launch",
+          top.getFunctionType({b.getI32Type(), ptr, ptr, ptr, ptr, i64, i64}, {}));
+      decl.setPrivate();
+    }
+    Value none = pointer(e, e.index(0));
+    b.create<func::CallOp>(loc, decl,
+                           ValueRange{e.i32(int32_t(kernel)), pointer(e, address(e, x)),
+                                      pointer(e, pointerOf(e, op.getWeight(), op)),
+                                      pointer(e, address(e, out)), none,
+                                      b.create<arith::IndexCastOp>(loc, i64, rows), e.i64(0)});
     return {e.tensor(out)};
   }
 

@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,26 @@ mlir::LogicalResult insertSync(mlir::func::FuncOp kernel);
 mlir::LogicalResult planBuffers(mlir::func::FuncOp kernel);
 
 void registerNpuPasses();
+
+//===----------------------------------------------------------------------===//
+// Offload from the host program (`v4c compile --target npu`)
+//===----------------------------------------------------------------------===//
+
+/// On a graph op: the index of the NPU kernel the host code launches instead of computing it.
+constexpr llvm::StringLiteral kLaunchAttr = "npu.launch";
+
+struct OffloadPlan {
+  mlir::OwningOpRef<mlir::ModuleOp> kernels; // the npu-dialect kernels, synchronized and planned
+  std::vector<uint8_t> library;              // the same, serialized (a KernelLibrary)
+  int launchSites = 0;
+  size_t kernelCount = 0;
+  std::map<std::string, int> hostGemms; // ops with matrix products left in the host code, by kind
+};
+
+/// Moves what the NPU can run out of `module` (after the graph passes, before memory
+/// planning): graph.linear ops without activation quantization become npu.launch sites of cube
+/// GEMM kernels, their weights f32 parameters decoded at compile time (v4c.dequantize).
+mlir::FailureOr<OffloadPlan> offloadToNpu(mlir::ModuleOp module, const Arch &arch);
 
 /// Serializes every kernel of `module` (after sync and planning) into a KernelLibrary.
 bool serializeKernels(mlir::ModuleOp module, flatbuffers::FlatBufferBuilder &builder,

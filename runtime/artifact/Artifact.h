@@ -80,6 +80,7 @@ struct TargetInfo {
   std::string cpu;           // "znver4"
   std::string features;      // "+avx512f,+avx512bf16"
   std::string precisionMode; // "faithful", "dequant", ...
+  std::string device;        // the accelerator the kernels are for (NPU: its description)
 };
 
 struct BuildInfo {

@@ -373,7 +373,7 @@ bool Artifact::load(const OpenOptions &options, std::string &error) {
   if (const fb::Target *target = manifest->target())
     target_ = {std::string(str(target->kind())), std::string(str(target->triple())),
                std::string(str(target->cpu())), std::string(str(target->features())),
-               std::string(str(target->precision_mode()))};
+               std::string(str(target->precision_mode())), std::string(str(target->device()))};
   if (const fb::Build *build = manifest->build())
     build_ = {std::string(str(build->v4c_version())), std::string(str(build->pipeline()))};
   for (uint32_t i = 0; i < count(manifest->entry_points()); ++i) {

@@ -284,7 +284,8 @@ bool ArtifactWriter::plan(Plan &plan, std::string &error) const {
   auto cpu = fbb.CreateString(target_.cpu);
   auto features = fbb.CreateString(target_.features);
   auto precisionMode = fbb.CreateString(target_.precisionMode);
-  auto target = fb::CreateTarget(fbb, kind, triple, cpu, features, precisionMode);
+  auto device = fbb.CreateString(target_.device);
+  auto target = fb::CreateTarget(fbb, kind, triple, cpu, features, precisionMode, device);
   auto version = fbb.CreateString(build_.version);
   auto pipeline = fbb.CreateString(build_.pipeline);
   auto build = fb::CreateBuild(fbb, version, pipeline);

@@ -27,12 +27,15 @@ public:
     std::free(state);
   }
 
+  explicit CpuEngine(CodeHooks hooks) : hooks(std::move(hooks)) {}
+
   bool open(const std::string &path, std::string &error, void *linkedForward) {
     artifact = artifact::openArtifact(path, error);
     if (!artifact)
       return false;
-    if (artifact->target().kind != "cpu")
-      return fail(error, "was compiled for target '" + artifact->target().kind + "', not cpu");
+    if (artifact->target().kind != hooks.targetKind)
+      return fail(error, path + " was compiled for target '" + artifact->target().kind +
+                             "', not " + hooks.targetKind);
     const artifact::TensorView *embed = artifact->tensor("embed.weight");
     const artifact::TensorView *hcHead = artifact->tensor("hc_head_base");
     const artifact::SegmentView *code = artifact->segment("code");
@@ -50,6 +53,8 @@ public:
     } else if (!loadCode(*code, error)) {
       return false;
     }
+    if (hooks.onLoad && !hooks.onLoad(library, *artifact, error))
+      return false;
     stateBytes = artifact->state().arenaSize;
     state = static_cast<uint8_t *>(std::aligned_alloc(64, roundUp(std::max<uint64_t>(stateBytes, 64))));
     if (!state)
@@ -85,6 +90,8 @@ public:
     auto logitsView = rowMajor(logits.data(), {T, vocab});
     auto streamsView = rowMajor(finalStreams.data(), {T, streams, hidden});
     forwardFn(&tokenView, pos, &weightView, &stateView, &logitsView, &streamsView);
+    if (hooks.afterCall && !hooks.afterCall(error))
+      return {};
     lastStreams = std::move(finalStreams);
     lastStart = pos;
     pos += T;
@@ -114,6 +121,8 @@ public:
     auto [weightView, stateView] = arenaViews();
     auto logitsView = rowMajor(logits.data(), {T, vocab});
     mtp(&streamsView, &tokenView, lastStart, &weightView, &stateView, &logitsView);
+    if (hooks.afterCall && !hooks.afterCall(error))
+      return {};
     return logits;
   }
 
@@ -165,6 +174,7 @@ private:
     return true;
   }
 
+  CodeHooks hooks;
   std::unique_ptr<artifact::Artifact> artifact;
   const artifact::SegmentView *weights = nullptr;
   void *library = nullptr;
@@ -180,8 +190,8 @@ private:
 } // namespace
 
 std::unique_ptr<Engine> openCpuEngine(const std::string &path, std::string &error,
-                                      void *linkedForward) {
-  auto engine = std::make_unique<CpuEngine>();
+                                      void *linkedForward, const CodeHooks &hooks) {
+  auto engine = std::make_unique<CpuEngine>(hooks);
   if (!engine->open(path, error, linkedForward))
     return nullptr;
   return engine;

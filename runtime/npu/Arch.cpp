@@ -71,7 +71,7 @@ bool readArch(const fb::Arch &in, Arch &arch, std::string &problem) {
   arch.hbmGBPerSecond = in.hbm_gb_per_second();
   need(arch.clockGhz > 0 && std::isfinite(arch.clockGhz), "'clock_ghz' must be positive");
   need(arch.cubeCores > 0, "'cube_cores' must be positive");
-  need(arch.vectorCores > 0 && arch.vectorCores % arch.cubeCores == 0,
+  need(arch.vectorCores > 0 && arch.cubeCores > 0 && arch.vectorCores % arch.cubeCores == 0,
        "'vector_cores' must be a positive multiple of 'cube_cores'");
   need(arch.hbmGBPerSecond > 0 && std::isfinite(arch.hbmGBPerSecond), "'hbm_gb_per_second' must be positive");
   arch.l2Bytes = in.l2_bytes();

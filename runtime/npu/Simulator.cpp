@@ -160,14 +160,15 @@ public:
   BlockRun(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBinding> &params,
            const std::vector<int64_t> &scalars, const SimOptions &options,
            std::array<std::vector<uint8_t>, kNumSpaces> &local,
-           L2State &l2, int block, int core, double startUs)
+           std::array<std::vector<Granule>, kNumSpaces> &shadow, L2State &l2, int block,
+           int core, double startUs)
       : arch_(arch), kernel_(kernel), params_(params), scalars_(scalars), options_(options),
-        local_(local), l2_(l2),
+        local_(local), shadow_(shadow), l2_(l2),
         block_(block), core_(core), startUs_(startUs) {
     regs_.assign(kernel.registers(), 0);
     if (options.checkRaces) {
-      for (int s = 1; s < kNumSpaces; ++s)
-        shadow_[s].assign(local[s].size() / kGranule + 1, Granule());
+      for (int s = 1; s < kNumSpaces; ++s) // every block starts with nothing written
+        std::fill(shadow_[s].begin(), shadow_[s].end(), Granule());
       if (options.functional)
         for (const GmBinding &p : params)
           gmShadow_.emplace_back(p.bytes / kGranule + 1);
@@ -233,7 +234,7 @@ private:
   // Ordering state.
   std::array<VectorClock, kNumPipes> clock_{};
   std::vector<Flag> flags_; // [src][dst][id]
-  std::array<std::vector<Granule>, kNumSpaces> shadow_;
+  std::array<std::vector<Granule>, kNumSpaces> &shadow_; // per local space, reused by blocks
   std::vector<std::vector<Granule>> gmShadow_;
   int64_t maskCount_ = 0;
 };
@@ -913,6 +914,10 @@ bool simulate(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBi
     bool mine = cube ? Space(s) != Space::UB : Space(s) == Space::UB;
     local[s].assign(mine ? arch.capacity[s] : 0, 0);
   }
+  std::array<std::vector<Granule>, kNumSpaces> shadow;
+  if (options.checkRaces)
+    for (int s = 1; s < kNumSpaces; ++s)
+      shadow[s].assign(local[s].size() / kGranule + 1, Granule());
   L2State l2;
   for (const GmBinding &p : params)
     l2.seen.emplace_back(p.bytes / arch.l2Line + 1, false);
@@ -922,7 +927,7 @@ bool simulate(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBi
   double perUs = arch.clockGhz * 1000.0;
   for (unsigned b = 0; b < kernel.block_dim(); ++b) {
     unsigned core = b % active;
-    BlockRun run(arch, kernel, params, scalars, options, local, l2, int(b), int(core),
+    BlockRun run(arch, kernel, params, scalars, options, local, shadow, l2, int(b), int(core),
                  options.startUs + arch.launchOverheadUs + coreTime[core] / perUs);
     uint64_t cycles = 0;
     if (!run.run(launch, cycles, error)) {

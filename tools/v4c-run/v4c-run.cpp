@@ -1,9 +1,12 @@
 // v4c-run: feeds token ids to an engine and reports what comes out. Reads top to bottom:
 //   check the flags -> open the model with an engine -> prefill + decode the input tokens
 //   -> summary line -> optional sampling of new tokens -> optional .npy dump of the logits.
-// Engines: the reference interpreter (checkpoint directory) and compiled CPU artifacts (.v4a).
+// Engines: the reference interpreter (checkpoint directory), compiled CPU artifacts (.v4a) and
+// NPU artifacts (host code plus kernels on the simulated NPU, whose summary is printed).
 #include "runtime/Npy.h"
+#include "runtime/artifact/Artifact.h"
 #include "runtime/cpu/CpuEngine.h"
+#include "runtime/npu/NpuEngine.h"
 #include "runtime/Sampler.h"
 #include "runtime/reference/ReferenceModel.h"
 
@@ -51,12 +54,22 @@ cl::opt<unsigned> generateCount(
     cl::value_desc("N"), cl::init(0), cl::cat(runCategory));
 cl::opt<EngineKind> engineKind(
     "engine", cl::desc("What runs the model (default: reference for a checkpoint directory, "
-                       "cpu for a .v4a artifact)"),
+                       "the artifact's target for a .v4a)"),
     cl::values(clEnumValN(EngineKind::Reference, "reference",
                           "The C++ reference interpreter of the V4 forward pass"),
                clEnumValN(EngineKind::Cpu, "cpu", "Compiled CPU code (a .v4a from v4c compile)"),
-               clEnumValN(EngineKind::Npu, "npu", "NPU simulator (not implemented yet)")),
+               clEnumValN(EngineKind::Npu, "npu",
+                          "Host code with kernels on the simulated NPU (v4c compile --target "
+                          "npu); prints the NPU's summary")),
     cl::init(EngineKind::Auto), cl::cat(runCategory));
+cl::opt<std::string> npuTrace(
+    "npu-trace",
+    cl::desc("NPU runs: write a Chrome-trace timeline (chrome://tracing, Perfetto) of every "
+             "kernel, one process per core, one thread per pipe"),
+    cl::value_desc("FILE.json"), cl::cat(runCategory));
+cl::opt<bool> npuNoRaceCheck("npu-no-race-check",
+                             cl::desc("NPU runs: skip the race detector (faster)"),
+                             cl::cat(runCategory));
 cl::opt<PrecisionMode> precisionMode(
     "precision-mode", cl::desc("Numerics of the reference engine (MODEL.md section 6.7)"),
     cl::values(clEnumValN(PrecisionMode::Faithful, "faithful",
@@ -120,16 +133,21 @@ llvm::Expected<EngineKind> resolveEngine() {
   if (!isDirectory && !llvm::sys::fs::exists(modelPath))
     return llvm::createStringError("'" + modelPath + "': no such file or directory");
   EngineKind kind = engineKind;
+  if (kind == EngineKind::Auto && !isDirectory) { // the artifact says what it was compiled for
+    std::string error;
+    auto artifact = artifact::openArtifact(modelPath, error, {/*verifyChecksums=*/false});
+    if (!artifact)
+      return llvm::createStringError(error);
+    kind = artifact->target().kind == "npu" ? EngineKind::Npu : EngineKind::Cpu;
+  }
   if (kind == EngineKind::Auto)
-    kind = isDirectory ? EngineKind::Reference : EngineKind::Cpu;
+    kind = EngineKind::Reference;
   switch (kind) {
   case EngineKind::Npu:
-    return llvm::createStringError("--engine npu is not implemented yet: the NPU target is still "
-                                   "to be built");
   case EngineKind::Cpu:
     if (isDirectory)
       return llvm::createStringError("'" + modelPath + "' is a checkpoint directory: compile it "
-                                     "first (v4c compile DIR --target cpu -o model.v4a)");
+                                     "first (v4c compile DIR --target cpu|npu -o model.v4a)");
     return kind;
   case EngineKind::Reference:
     if (!isDirectory)
@@ -191,7 +209,9 @@ int main(int argc, char **argv) {
       "          [--engine reference] [--precision-mode faithful|dequant]\n"
       "          [--temperature T] [--top-p P] [--seed S]\n\n"
       "MODEL is a checkpoint directory (config.json + safetensors), run by the reference\n"
-      "interpreter. Prints the timing and the argmax of the last input position on stdout;\n"
+      "interpreter, or a .v4a artifact from v4c compile: CPU code, or host code whose kernels\n"
+      "run on the simulated NPU (--npu-trace F.json for its timeline). Prints the timing and\n"
+      "the argmax of the last input position on stdout (NPU runs: the NPU's summary too);\n"
       "progress goes to stderr.\n");
 
   // 1. Flags that need no model.
@@ -221,7 +241,24 @@ int main(int argc, char **argv) {
   std::unique_ptr<Checkpoint> checkpoint;
   llvm::Expected<std::unique_ptr<Engine>> engine = nullptr;
   std::string description;
-  if (*kind == EngineKind::Cpu) {
+  std::shared_ptr<npu::NpuDevice> device;
+  npu::Trace trace;
+  if (*kind == EngineKind::Npu) {
+    std::string error;
+    npu::DeviceOptions options;
+    options.checkRaces = !npuNoRaceCheck;
+    options.trace = npuTrace.empty() ? nullptr : &trace;
+    npu::NpuRun run = npu::openNpuEngine(modelPath, options, error);
+    engine = std::move(run.engine);
+    if (!*engine)
+      engine = llvm::createStringError(error);
+    else {
+      device = run.device;
+      description = "host code + simulated NPU " + device->arch().name + " (" +
+                    std::to_string(device->kernelCount()) + " kernels" +
+                    (options.checkRaces ? ", race detector on" : "") + ")";
+    }
+  } else if (*kind == EngineKind::Cpu) {
     std::string error;
     engine = cpu::openCpuEngine(modelPath, error);
     if (!*engine)
@@ -281,6 +318,11 @@ int main(int argc, char **argv) {
   else
     llvm::outs() << argmax << "\n";
 
+  if (device) {
+    llvm::outs() << device->summary();
+    llvm::outs().flush();
+  }
+
   // 4. Generation: sample from the last row, feed the token back, repeat.
   if (generateCount > 0) {
     Sampler sampler(sampling);
@@ -309,7 +351,14 @@ int main(int argc, char **argv) {
                  << llvm::format("%.1f", generateTime.ms()) << " ms\n";
   }
 
-  // 5. The dump, last, so that a failed run leaves no file behind.
+  // 5. The NPU timeline and the dump, last, so that a failed run leaves no file behind.
+  if (device && !npuTrace.empty()) {
+    std::string error;
+    if (!trace.write(npuTrace, error))
+      return fail(error);
+    llvm::errs() << "v4c-run: wrote the NPU timeline (" << trace.size() << " events) to "
+                 << npuTrace << "\n";
+  }
   if (!dumpLogits.empty()) {
     std::string error;
     if (!writeNpyF32(dumpLogits, {numTokens, vocab}, logits, error))

@@ -6,6 +6,7 @@
 #include "Report.h"
 #include "codegen/cpu/CompileCpu.h"
 #include "codegen/cpu/CpuPipeline.h"
+#include "codegen/npu/CompileNpu.h"
 #include "frontend/import/GraphBuilder.h"
 #include "frontend/quantize/OfflineQuantizer.h"
 #include "frontend/synthetic/SyntheticCheckpoint.h"
@@ -64,8 +65,17 @@ cl::SubCommand compileCmd("compile", "Compile a checkpoint for a target into a .
 cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir | model.mlir>"),
                                   cl::Required,
                                   cl::sub(compileCmd));
-cl::opt<std::string> compileTarget("target", cl::desc("cpu (npu: not implemented yet)"),
-                                   cl::init("cpu"), cl::sub(compileCmd));
+cl::opt<std::string> compileTarget(
+    "target",
+    cl::desc("cpu, or npu: host code for this CPU that launches kernels on a simulated "
+             "CANN-style NPU (v4c-run runs it; today the GEMMs of --precision-mode dequant run "
+             "on the NPU, the rest in the host code)"),
+    cl::init("cpu"), cl::sub(compileCmd));
+cl::opt<std::string> compileNpuArch(
+    "npu-arch",
+    cl::desc("The NPU for --target npu: 910b (no FP8 cube, default), 950 (FP8/MXFP4 cube), or "
+             "a description file in runtime/npu/Arch.fbs's schema (see runtime/npu/arch/)"),
+    cl::init("910b"), cl::value_desc("910b|950|FILE.json"), cl::sub(compileCmd));
 cl::opt<std::string> compileOut("o", cl::desc("Output artifact (.v4a)"), cl::value_desc("FILE"),
                                 cl::Required, cl::sub(compileCmd));
 cl::opt<std::string> compileCpu("cpu", cl::desc("CPU to generate code for: host, x86-64-v3, ..."),
@@ -239,9 +249,19 @@ int runImport() {
 }
 
 int runCompile() {
-  if (compileTarget != "cpu")
-    return fail(llvm::createStringError("--target %s is not implemented yet (cpu is)",
+  if (compileTarget != "cpu" && compileTarget != "npu")
+    return fail(llvm::createStringError("--target must be cpu or npu, got '%s'",
                                         compileTarget.c_str()));
+  bool npuTarget = compileTarget == "npu";
+  npu::Arch npuArch;
+  std::string archError;
+  if (npuTarget && !npu::loadArch(compileNpuArch, npuArch, archError))
+    return fail(llvm::createStringError("--npu-arch: %s", archError.c_str()));
+  if (!npuTarget && compileNpuArch.getNumOccurrences())
+    return fail(llvm::createStringError("--npu-arch needs --target npu"));
+  if (npuTarget && compileEmit == EmitKind::Executable)
+    return fail(llvm::createStringError(
+        "--emit exe is for --target cpu: NPU artifacts run with v4c-run (the simulator)"));
   if (compilePrecision != "faithful" && compilePrecision != "dequant")
     return fail(llvm::createStringError(
         "--precision-mode must be faithful or dequant, got '%s'", compilePrecision.c_str()));
@@ -320,10 +340,12 @@ int runCompile() {
   }
   bool exe = compileEmit == EmitKind::Executable;
   std::string artifactPath = exe ? compileOut + ".v4a" : std::string(compileOut);
-  llvm::Error compiled = cpu::compileToArtifact(
-      *module, **checkpoint, options, artifactPath,
-      [&](llvm::StringRef what) { progress.stage(what.str()); },
-      exe ? llvm::StringRef(compileOut) : llvm::StringRef());
+  auto stage = [&](llvm::StringRef what) { progress.stage(what.str()); };
+  llvm::Error compiled =
+      npuTarget ? npu::compileNpuArtifact(*module, **checkpoint, options, npuArch, artifactPath,
+                                          stage)
+                : cpu::compileToArtifact(*module, **checkpoint, options, artifactPath, stage,
+                                         exe ? llvm::StringRef(compileOut) : llvm::StringRef());
   progress.finish();
   if (compiled)
     return fail(std::move(compiled));
@@ -346,7 +368,8 @@ int main(int argc, char **argv) {
       "  v4c gen --preset tiny|small [--seed N] [--bf16] -o DIR\n"
       "  v4c import DIR -o model.mlir [--emit-bytecode]\n"
       "  v4c quantize BF16_DIR -o DIR [--experts fp4|fp8] [--report errors.json]\n"
-      "  v4c compile DIR|model.mlir --target cpu [--precision-mode faithful|dequant] [--cpu host] -o OUT.v4a\n\n"
+      "  v4c compile DIR|model.mlir --target cpu [--precision-mode faithful|dequant] [--cpu host] -o OUT.v4a\n"
+      "  v4c compile DIR|model.mlir --target npu [--npu-arch 910b|950|FILE] --precision-mode dequant -o OUT.v4a\n\n"
       "'v4c <command> --help' explains each command.\n");
   if (genCmd)
     return runGen();

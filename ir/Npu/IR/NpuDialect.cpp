@@ -177,6 +177,11 @@ LogicalResult NpuDialect::verifyOperationAttribute(Operation *op, NamedAttribute
         return op->emitError() << "kernel arguments are GM addresses (index)";
     return success();
   }
+  if (attribute.getName() == "npu.launch") {
+    if (!isa<IntegerAttr>(attribute.getValue()))
+      return op->emitError() << "npu.launch is the index of an NPU kernel (an integer)";
+    return success();
+  }
   if (attribute.getName() == "npu.arch_json" || attribute.getName() == "npu.tiling" ||
       attribute.getName() == "npu.local_bytes")
     return success(); // the full description, and records the compiler reads back

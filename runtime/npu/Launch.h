@@ -1,0 +1,26 @@
+/* How compiled host code launches NPU kernels (the artifact's code calls v4c_npu_launch; the
+ * runtime that loaded it installs the launcher first). Linked into the model's shared object as
+ * a tiny C archive, so that the code needs nothing from the process that loads it. */
+#ifndef V4C_RUNTIME_NPU_LAUNCH_H
+#define V4C_RUNTIME_NPU_LAUNCH_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Runs kernel `kernel` of the artifact's library with up to four GM buffers (in the kernel's
+ * parameter order) and two scalar arguments. */
+typedef void (*v4c_npu_launcher)(void *context, int32_t kernel, void *const buffers[4],
+                                 const int64_t scalars[2]);
+
+void v4c_npu_set_launcher(v4c_npu_launcher launcher, void *context);
+void v4c_npu_launch(int32_t kernel, void *b0, void *b1, void *b2, void *b3, int64_t s0,
+                    int64_t s1);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* V4C_RUNTIME_NPU_LAUNCH_H */
