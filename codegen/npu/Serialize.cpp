@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -115,6 +116,34 @@ private:
     return success();
   }
 
+  static SmallVector<Value> vectorAddresses(VBinaryOp op) {
+    return {op.getDst(), op.getLhs(), op.getRhs()};
+  }
+  static SmallVector<Value> vectorAddresses(VUnaryOp op) { return {op.getDst(), op.getSrc()}; }
+  static SmallVector<Value> vectorAddresses(VScalarOp op) { return {op.getDst(), op.getSrc()}; }
+  static SmallVector<Value> vectorAddresses(VReduceOp op) { return {op.getDst(), op.getSrc()}; }
+
+  /// The opcode of a vector op's kind (the verifier admits only these).
+  template <typename Op> static fb::Opcode vectorOpcode(Op op) {
+    llvm::StringRef kind = op.getKind();
+    if constexpr (std::is_same_v<Op, VBinaryOp>)
+      return llvm::StringSwitch<fb::Opcode>(kind)
+          .Case("add", fb::Opcode::VADD).Case("sub", fb::Opcode::VSUB)
+          .Case("mul", fb::Opcode::VMUL).Case("div", fb::Opcode::VDIV)
+          .Case("max", fb::Opcode::VMAX).Default(fb::Opcode::VMIN);
+    else if constexpr (std::is_same_v<Op, VUnaryOp>)
+      return llvm::StringSwitch<fb::Opcode>(kind)
+          .Case("exp", fb::Opcode::VEXP).Case("abs", fb::Opcode::VABS)
+          .Case("sqrt", fb::Opcode::VSQRT).Case("recip", fb::Opcode::VRECIP)
+          .Default(fb::Opcode::VCOPY);
+    else if constexpr (std::is_same_v<Op, VScalarOp>)
+      return llvm::StringSwitch<fb::Opcode>(kind)
+          .Case("add", fb::Opcode::VADDS).Case("mul", fb::Opcode::VMULS)
+          .Default(fb::Opcode::VMAXS);
+    else
+      return kind == "sum" ? fb::Opcode::VREDUCE_SUM : fb::Opcode::VREDUCE_MAX;
+  }
+
   LogicalResult emit(Operation *op) {
     auto ops = [&](ValueRange values) {
       SmallVector<fb::Operand> list;
@@ -187,6 +216,28 @@ private:
           if (failed(dtype(op, fix.getElementType(), f.dtype)))
             return failure();
           instr(fb::Opcode::FIXPIPE, -1, ops(fix->getOperands()), f);
+          return success();
+        })
+        .Case<VBinaryOp, VUnaryOp, VScalarOp, VReduceOp>([&](auto vec) -> LogicalResult {
+          Fields f;
+          if (failed(dtype(op, vec.getElementType(), f.dtype)))
+            return failure();
+          SmallVector<fb::Operand> args;
+          for (Value address : vectorAddresses(vec))
+            args.push_back(operand(address));
+          if constexpr (std::is_same_v<decltype(vec), VScalarOp>)
+            args.push_back(fb::Operand(int64_t(llvm::bit_cast<uint32_t>(
+                                           vec.getScalar().convertToFloat())), -1));
+          args.push_back(operand(vec.getRepeats()));
+          for (int64_t stride : vec.getBlockStrides())
+            args.push_back(fb::Operand(stride, -1));
+          for (int64_t stride : vec.getRepeatStrides())
+            args.push_back(fb::Operand(stride, -1));
+          instr(vectorOpcode(vec), -1, args, f);
+          return success();
+        })
+        .Case<SetMaskOp>([&](SetMaskOp mask) {
+          instr(fb::Opcode::SET_MASK, -1, {operand(mask.getCount())});
           return success();
         })
         .Case<SetFlagOp, WaitFlagOp>([&](auto flag) {

@@ -82,6 +82,7 @@ StringRef pipeOf(Operation *op) {
   if (isa<LoadL0Op>(op)) return "MTE1";
   if (isa<MmadOp>(op)) return "M";
   if (isa<FixpipeOp>(op)) return "FIX";
+  if (isa<VBinaryOp, VUnaryOp, VScalarOp, VReduceOp, SetMaskOp>(op)) return "V";
   if (auto set = dyn_cast<SetFlagOp>(op)) return set.getSrc();
   if (auto wait = dyn_cast<WaitFlagOp>(op)) return wait.getDst();
   if (auto barrier = dyn_cast<BarrierOp>(op)) return barrier.getPipe();
@@ -124,6 +125,19 @@ SmallVector<BufferAccess> bufferAccesses(Operation *op) {
     add(mmad.getC(), true);
   } else if (auto fix = dyn_cast<FixpipeOp>(op)) {
     add(fix.getSrc(), false);
+  } else if (auto bin = dyn_cast<VBinaryOp>(op)) {
+    add(bin.getLhs(), false);
+    add(bin.getRhs(), false);
+    add(bin.getDst(), true);
+  } else if (auto un = dyn_cast<VUnaryOp>(op)) {
+    add(un.getSrc(), false);
+    add(un.getDst(), true);
+  } else if (auto sc = dyn_cast<VScalarOp>(op)) {
+    add(sc.getSrc(), false);
+    add(sc.getDst(), true);
+  } else if (auto red = dyn_cast<VReduceOp>(op)) {
+    add(red.getSrc(), false);
+    add(red.getDst(), true);
   }
   return accesses;
 }
@@ -251,6 +265,31 @@ LogicalResult MmadOp::verify() {
   }
   return success();
 }
+
+/// The kinds and operand count (for the strides) of each vector op.
+template <typename Op>
+static LogicalResult verifyVector(Op op, std::initializer_list<llvm::StringLiteral> kinds,
+                                  size_t strided) {
+  if (!llvm::is_contained(kinds, op.getKind()))
+    return op.emitOpError() << "has no kind '" << op.getKind() << "'";
+  Type t = op.getElementType();
+  if (!t.isF32() && !t.isF16() && !t.isBF16())
+    return op.emitOpError() << "computes on f32, f16 or bf16, not " << t;
+  if (op.getBlockStrides().size() != strided || op.getRepeatStrides().size() != strided)
+    return op.emitOpError() << "needs " << strided << " block and repeat strides";
+  for (int64_t stride : llvm::concat<const int64_t>(op.getBlockStrides(), op.getRepeatStrides()))
+    if (stride < 0)
+      return op.emitOpError() << "strides must not be negative";
+  return success();
+}
+LogicalResult VBinaryOp::verify() {
+  return verifyVector(*this, {"add", "sub", "mul", "div", "max", "min"}, 3);
+}
+LogicalResult VUnaryOp::verify() {
+  return verifyVector(*this, {"exp", "abs", "sqrt", "recip", "copy"}, 2);
+}
+LogicalResult VScalarOp::verify() { return verifyVector(*this, {"add", "mul", "max"}, 2); }
+LogicalResult VReduceOp::verify() { return verifyVector(*this, {"sum", "max"}, 1); }
 
 static LogicalResult verifyFlag(Operation *op, StringRef src, StringRef dst, int64_t id) {
   if (!isPipe(src, false) || !isPipe(dst, false) || src == dst)

@@ -112,6 +112,50 @@ def Npu_FixpipeOp : Npu_Op<"fixpipe"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Vector unit (V, AIV): operands in UB; each repeat covers the NPU's vector_repeat_bytes per
+// operand as 32-byte blocks; strides in blocks (`blockStrides` within a repeat, `repeatStrides`
+// between repeats), dst first; lanes past the mask (npu.set_mask) are left as they are.
+//===----------------------------------------------------------------------===//
+
+class Npu_VectorOp<string mnemonic, dag operands, string kinds> : Npu_Op<mnemonic> {
+  let arguments = !con(operands, (ins Index:$repeats, StrAttr:$kind, TypeAttr:$elementType,
+                                      DenseI64ArrayAttr:$blockStrides,
+                                      DenseI64ArrayAttr:$repeatStrides));
+  let description = "`kind` is one of: " # kinds # ".";
+  let hasVerifier = 1;
+}
+
+def Npu_VBinaryOp : Npu_VectorOp<"vbinary", (ins Index:$dst, Index:$lhs, Index:$rhs),
+                                 "add sub mul div max min"> {
+  let summary = "dst = lhs ∘ rhs, lane by lane";
+  let assemblyFormat = "$kind $dst `,` $lhs `,` $rhs `,` $repeats attr-dict";
+}
+
+def Npu_VUnaryOp : Npu_VectorOp<"vunary", (ins Index:$dst, Index:$src),
+                                "exp abs sqrt recip copy"> {
+  let summary = "dst = f(src), lane by lane";
+  let assemblyFormat = "$kind $dst `,` $src `,` $repeats attr-dict";
+}
+
+def Npu_VScalarOp : Npu_VectorOp<"vscalar", (ins Index:$dst, Index:$src, F32Attr:$scalar),
+                                 "add mul max"> {
+  let summary = "dst = src ∘ scalar, lane by lane";
+  let assemblyFormat = "$kind $dst `,` $src `,` $repeats attr-dict";
+}
+
+def Npu_VReduceOp : Npu_VectorOp<"vreduce", (ins Index:$dst, Index:$src), "sum max"> {
+  let summary = "One value per repeat (its lanes in order), written contiguously from dst";
+  let description = "`kind` is sum or max; the strides describe the source only.";
+  let assemblyFormat = "$kind $dst `,` $src `,` $repeats attr-dict";
+}
+
+def Npu_SetMaskOp : Npu_Op<"set_mask"> {
+  let summary = "The next vector ops use the first `count` lanes of each repeat (0: all)";
+  let arguments = (ins Index:$count);
+  let assemblyFormat = "$count attr-dict";
+}
+
+//===----------------------------------------------------------------------===//
 // Synchronization
 //===----------------------------------------------------------------------===//
 

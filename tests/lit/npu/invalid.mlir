@@ -94,3 +94,30 @@ func.func @bad_dma(%g: index) {
 func.func @kernel(%x: index) attributes {npu.kernel = {core = "aic", block_dim = 1, params = ["x", "y"], param_bytes = array<i64: 4, 4>, outputs = array<i1: false, true>}} {
   return
 }
+
+// -----
+
+func.func @vector_kind(%a: index) {
+  %r = arith.constant 1 : index
+  // expected-error @+1 {{has no kind 'pow'}}
+  npu.vbinary "pow" %a, %a, %a, %r {elementType = f32, blockStrides = array<i64: 1, 1, 1>, repeatStrides = array<i64: 8, 8, 8>}
+  return
+}
+
+// -----
+
+func.func @vector_strides(%a: index) {
+  %r = arith.constant 1 : index
+  // expected-error @+1 {{needs 2 block and repeat strides}}
+  npu.vunary "exp" %a, %a, %r {elementType = f32, blockStrides = array<i64: 1>, repeatStrides = array<i64: 8, 8>}
+  return
+}
+
+// -----
+
+func.func @vector_type(%a: index) {
+  %r = arith.constant 1 : index
+  // expected-error @+1 {{computes on f32, f16 or bf16, not 'i32'}}
+  npu.vreduce "sum" %a, %a, %r {elementType = i32, blockStrides = array<i64: 1>, repeatStrides = array<i64: 8>}
+  return
+}

@@ -1,7 +1,8 @@
-// The NPU GEMM kernel end to end: built in the npu dialect, synchronized and planned by the
-// passes, serialized to a kernel binary and executed by the simulator; results against a
-// double-precision product and the CPU path's microkernel. Also the simulator's and the
-// verifier's checks: a planted missing flag is caught as a race, an oversize tile is rejected.
+// NPU kernels end to end: built in the npu dialect (the GEMM by codegen/npu, a vector kernel
+// from IR text), synchronized and planned by the passes, serialized to kernel binaries and
+// executed by the simulator; results against double-precision products, the CPU path's
+// microkernel and plain loops. Also the simulator's and the verifier's checks: a planted missing
+// flag is caught as a race, an oversize tile is rejected.
 #include "codegen/npu/NpuTarget.h"
 #include "ir/InitAllDialects.h"
 #include "ir/Npu/IR/NpuOps.h"
@@ -12,6 +13,7 @@
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
 
 #include <flatbuffers/flatbuffers.h>
 #include <gtest/gtest.h>
@@ -27,9 +29,9 @@ struct Compiled {
   const fb::Kernel *kernel = nullptr;
 };
 
-class NpuGemmTest : public ::testing::Test {
+class NpuKernelTest : public ::testing::Test {
 protected:
-  NpuGemmTest() {
+  NpuKernelTest() {
     mlir::DialectRegistry registry;
     registerAllDialects(registry);
     context = std::make_unique<mlir::MLIRContext>(registry);
@@ -108,7 +110,7 @@ std::vector<float> randomMatrix(int64_t rows, int64_t cols, std::mt19937 &rng) {
 
 /// y = x · wᵀ for f32 operands: the simulated cube against a double-precision product (and the
 /// CPU microkernel), per element relative to Σ|x·w|.
-TEST_F(NpuGemmTest, F32GemmMatchesTheCpuPath) {
+TEST_F(NpuKernelTest, F32GemmMatchesTheCpuPath) {
   struct Case {
     int64_t m, n, k;
     GemmTiling tiling;
@@ -150,7 +152,7 @@ TEST_F(NpuGemmTest, F32GemmMatchesTheCpuPath) {
 
 /// The kernel the model uses: M (the token count) comes with each launch; the tiles are
 /// chosen for decode. Every M up to several tiles gives the double-precision product.
-TEST_F(NpuGemmTest, DynamicMKernelServesEveryTokenCount) {
+TEST_F(NpuKernelTest, DynamicMKernelServesEveryTokenCount) {
   mlir::Builder b(context.get());
   GemmShape shape{16, 96, 200, b.getF32Type(), b.getF32Type(), /*dynamicM=*/true};
   auto compiled = compileGemm("910b", shape);
@@ -183,7 +185,7 @@ TEST_F(NpuGemmTest, DynamicMKernelServesEveryTokenCount) {
 
 /// bf16 operands (the 910B's cube format for DeepSeek's FP8 weights after vector dequantization):
 /// products are exact in f32, so the result is the f32 sum of exact products.
-TEST_F(NpuGemmTest, Bf16GemmSumsExactProducts) {
+TEST_F(NpuKernelTest, Bf16GemmSumsExactProducts) {
   mlir::Builder b(context.get());
   GemmShape shape{20, 72, 300, b.getBF16Type(), b.getBF16Type()};
   auto compiled = compileGemm("910b", shape);
@@ -213,7 +215,7 @@ TEST_F(NpuGemmTest, Bf16GemmSumsExactProducts) {
 
 /// Without the synchronization pass, and with one of its flag pairs removed, the simulator
 /// stops at the first unordered access and names it.
-TEST_F(NpuGemmTest, RaceDetectorCatchesAMissingFlag) {
+TEST_F(NpuKernelTest, RaceDetectorCatchesAMissingFlag) {
   mlir::Builder b(context.get());
   GemmShape shape{16, 64, 128, b.getF32Type(), b.getF32Type()};
   std::vector<float> x(16 * 128, 1.0f), w(64 * 128, 1.0f), y(16 * 64);
@@ -248,7 +250,7 @@ TEST_F(NpuGemmTest, RaceDetectorCatchesAMissingFlag) {
 }
 
 /// Bad kernel binaries and launches are refused with a message, never executed.
-TEST_F(NpuGemmTest, SimulatorRefusesBadLaunches) {
+TEST_F(NpuKernelTest, SimulatorRefusesBadLaunches) {
   mlir::Builder b(context.get());
   auto compiled = compileGemm("910b", {16, 64, 128, b.getF32Type(), b.getF32Type()});
   ASSERT_TRUE(compiled);
@@ -267,7 +269,7 @@ TEST_F(NpuGemmTest, SimulatorRefusesBadLaunches) {
 }
 
 /// The 910B has no FP8 cube; the 950 has one. Capacity: a tile past L0A is rejected.
-TEST_F(NpuGemmTest, VerifierChecksDtypesAndCapacityForTheArch) {
+TEST_F(NpuKernelTest, VerifierChecksDtypesAndCapacityForTheArch) {
   mlir::Builder b(context.get());
   Arch a910, a950;
   std::string error;
@@ -280,6 +282,66 @@ TEST_F(NpuGemmTest, VerifierChecksDtypesAndCapacityForTheArch) {
   GemmShape f32{128, 128, 1024, b.getF32Type(), b.getF32Type()};
   std::string problem = checkGemmTiling(a910, f32, {128, 128, 128, 128, 1});
   EXPECT_NE(problem.find("l0a needs 131072 bytes"), std::string::npos) << problem;
+}
+
+/// A vector (AIV) kernel in IR text: z = (x + y) · 0.5 over tiles of 2048 f32, the tiles spread
+/// over the blocks; MTE2 loads, V computes, MTE3 stores, the pass orders them (within a tile and
+/// around the loop's back edge). Without the pass the race detector stops it.
+TEST_F(NpuKernelTest, VectorKernelThroughTheSyncPass) {
+  std::string error;
+  ASSERT_TRUE(builtinArch("910b", arch, error)) << error;
+  const char *source = R"mlir(
+  func.func @vadd(%x: index, %y: index, %z: index, %n: index) attributes {npu.kernel = {
+      core = "aiv", block_dim = 3, params = ["x", "y", "z"], param_bytes = array<i64: 0, 0, 0>,
+      param_bytes_per_unit = array<i64: 4, 4, 4>, outputs = array<i1: false, false, true>,
+      scalars = ["n"]}} {
+    %bx = npu.alloc {space = "ub", bytes = 8192} : index
+    %by = npu.alloc {space = "ub", bytes = 8192} : index
+    %bz = npu.alloc {space = "ub", bytes = 8192} : index
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %tile = arith.constant 2048 : index
+    %bytes = arith.constant 8192 : index
+    %repeats = arith.constant 32 : index
+    %block = npu.block_idx : index
+    %blocks = npu.block_num : index
+    %tiles = arith.divui %n, %tile : index
+    scf.for %t = %block to %tiles step %blocks {
+      %offset = arith.muli %t, %bytes : index
+      %gx = arith.addi %x, %offset : index
+      %gy = arith.addi %y, %offset : index
+      %gz = arith.addi %z, %offset : index
+      npu.dma %bx, %gx, %c1, %bytes, %c0, %c0 {srcSpace = "gm", dstSpace = "ub"}
+      npu.dma %by, %gy, %c1, %bytes, %c0, %c0 {srcSpace = "gm", dstSpace = "ub"}
+      npu.vbinary "add" %bz, %bx, %by, %repeats {elementType = f32, blockStrides = array<i64: 1, 1, 1>, repeatStrides = array<i64: 8, 8, 8>}
+      npu.vscalar "mul" %bz, %bz, %repeats {scalar = 0.5 : f32, elementType = f32, blockStrides = array<i64: 1, 1>, repeatStrides = array<i64: 8, 8>}
+      npu.dma %gz, %bz, %c1, %bytes, %c0, %c0 {srcSpace = "ub", dstSpace = "gm"}
+    }
+    return
+  })mlir";
+  const int64_t n = 2048 * 7;
+  std::mt19937 rng(11);
+  std::vector<float> x = randomMatrix(1, n, rng), y = randomMatrix(1, n, rng), z(n, -1.0f);
+  for (bool sync : {true, false}) {
+    mlir::OwningOpRef<mlir::ModuleOp> module =
+        mlir::parseSourceString<mlir::ModuleOp>(source, context.get());
+    ASSERT_TRUE(module);
+    setModuleArch(*module, arch);
+    Compiled compiled;
+    ASSERT_TRUE(compile(*module, compiled, sync));
+    LaunchStats stats;
+    bool ran = simulate(arch, *compiled.kernel, bindParams(x, y, z), {n}, SimOptions(), stats, error);
+    if (!sync) {
+      EXPECT_FALSE(ran);
+      EXPECT_NE(error.find("race"), std::string::npos) << error;
+      continue;
+    }
+    ASSERT_TRUE(ran) << error;
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(z[i], (x[i] + y[i]) * 0.5f) << i;
+    EXPECT_GT(stats.busy[int(Pipe::V)], 0u);
+    EXPECT_GT(stats.busy[int(Pipe::MTE3)], 0u);
+  }
 }
 
 TEST(NpuArchTest, DescriptionsLoadAndBadOnesAreNamed) {
