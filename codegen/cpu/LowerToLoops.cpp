@@ -722,9 +722,7 @@ private:
     auto type = cast<RankedTensorType>(op.getType());
     WeightRef w = weightRef(e, op.getWeight(), op.getScale(), op);
     Value out = e.allocLike(x, e.builder().getF32Type(), type.getShape());
-    Value rows = e.index(1);
-    for (int64_t i = 0; i + 1 < type.getRank(); ++i)
-      rows = e.muli(rows, e.dim(x, i));
+    Value rows = leadingRows(e, x, type);
     std::optional<Prologue> prologue;
     if (producer)
       prologue = gemmPrologueOf(e, producer, op);
@@ -732,6 +730,15 @@ private:
          quantizesActivations(op), address(e, out), e.index(w.rows),
          prologue ? &*prologue : nullptr);
     return {e.tensor(out)};
+  }
+
+  /// The rows a GEMM over the last dim of `x` (of a result of `type`) processes: the product
+  /// of the leading dims.
+  static Value leadingRows(LoopEmitter &e, Value x, RankedTensorType type) {
+    Value rows = e.index(1);
+    for (int64_t i = 0; i + 1 < type.getRank(); ++i)
+      rows = e.muli(rows, e.dim(x, i));
+    return rows;
   }
 
   /// A linear the NPU computes (codegen/npu/Offload.cpp): the host code launches its kernel
@@ -743,9 +750,7 @@ private:
     Value x = e.buffer(op.getInput());
     auto type = cast<RankedTensorType>(op.getType());
     Value out = e.allocLike(x, b.getF32Type(), type.getShape());
-    Value rows = e.index(1);
-    for (int64_t i = 0; i + 1 < type.getRank(); ++i)
-      rows = e.muli(rows, e.dim(x, i));
+    Value rows = leadingRows(e, x, type);
     Type ptr = LLVM::LLVMPointerType::get(b.getContext()), i64 = b.getI64Type();
     auto decl = module.lookupSymbol<func::FuncOp>("v4c_npu_launch");
     if (!decl) {

@@ -61,8 +61,17 @@ struct SyncPair {
 class SyncInserter {
 public:
   LogicalResult run(func::FuncOp kernel) {
-    // Which loop items hold each buffer's accesses is decided per block; count per buffer
-    // the blocks' items that touch it, innermost first.
+    // The pass owns the kernel's flags: hand-written ones would share its event ids.
+    WalkResult prior = kernel.walk([&](Operation *op) {
+      if (!isa<SetFlagOp, WaitFlagOp, BarrierOp>(op))
+        return WalkResult::advance();
+      op->emitOpError("is already in the kernel: v4c-npu-insert-sync synchronizes kernels "
+                      "that have no flags yet");
+      return WalkResult::interrupt();
+    });
+    if (prior.wasInterrupted())
+      return failure();
+    // Innermost loops first (syncBlock recurses before it looks at its own items).
     if (failed(syncBlock(kernel.getBody().front(), /*loopBody=*/false)))
       return failure();
     auto limits = archLimitsOf(kernel);
@@ -77,12 +86,20 @@ public:
 private:
   std::map<std::pair<std::string, std::string>, int64_t> idsUsed;
 
-  /// Every access inside `op` (itself when it is an npu op).
-  static void collect(Operation *op, SmallVector<Access> &out) {
-    op->walk([&](Operation *inner) {
-      for (BufferAccess a : bufferAccesses(inner))
+  /// Every access inside `op` (itself when it is an npu op); fails on an on-chip address the
+  /// pass cannot attribute to one buffer (it could not order it).
+  static LogicalResult collect(Operation *op, SmallVector<Access> &out) {
+    WalkResult result = op->walk([&](Operation *inner) {
+      Value untraced;
+      for (BufferAccess a : bufferAccesses(inner, &untraced))
         out.push_back({a.buffer.getOperation(), a.write, pipeOf(inner)});
+      if (!untraced)
+        return WalkResult::advance();
+      inner->emitOpError("addresses on-chip memory that does not derive from one npu.alloc "
+                         "by additions: the synchronization pass cannot order it");
+      return WalkResult::interrupt();
     });
+    return failure(result.wasInterrupted());
   }
 
   LogicalResult syncBlock(Block &block, bool loopBody) {
@@ -95,7 +112,8 @@ private:
     SmallVector<Item> items;
     for (Operation &op : block) {
       Item item{&op, {}};
-      collect(&op, item.accesses);
+      if (failed(collect(&op, item.accesses)))
+        return failure();
       if (!item.accesses.empty())
         items.push_back(item);
     }

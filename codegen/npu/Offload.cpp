@@ -52,6 +52,8 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
     int64_t n = weightType.getDimSize(0), k = weightType.getDimSize(1);
     auto [at, added] = kernelOf.try_emplace({n, k}, int32_t(kernelOf.size()));
     if (added) {
+      // Tiles chosen for decode (M up to 16 rows); a prefill re-reads each weight tile once
+      // per 16 rows (mostly L2 hits). Per-M kernel variants are future work.
       GemmShape shape{16, n, k, b.getF32Type(), b.getF32Type(), /*dynamicM=*/true};
       GemmTiling tiling = chooseGemmTiling(arch, shape);
       if (std::string problem = checkGemmTiling(arch, shape, tiling); !problem.empty())

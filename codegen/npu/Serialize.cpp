@@ -48,6 +48,10 @@ public:
         error = problem;
         return {};
       }
+    if (nextRegister > 32767) {
+      error = "kernel '" + kernel.getSymName().str() + "' needs more than 32767 registers";
+      return {};
+    }
     std::vector<flatbuffers::Offset<fb::Param>> params;
     auto bytes = attr.getAs<DenseI64ArrayAttr>("param_bytes");
     auto perUnit = attr.getAs<DenseI64ArrayAttr>("param_bytes_per_unit");
@@ -88,7 +92,7 @@ private:
     auto [it, inserted] = registers.try_emplace(v, nextRegister);
     if (inserted)
       ++nextRegister;
-    return it->second;
+    return it->second; // write() refuses kernels past the format's 32767 registers
   }
   fb::Operand operand(Value v) {
     if (auto c = v.getDefiningOp<arith::ConstantIndexOp>())
@@ -161,6 +165,8 @@ private:
         .Case<arith::AddIOp>([&](auto) { return scalar(fb::Opcode::ADD); })
         .Case<arith::SubIOp>([&](auto) { return scalar(fb::Opcode::SUB); })
         .Case<arith::MulIOp>([&](auto) { return scalar(fb::Opcode::MUL); })
+        // The binary's scalar ops are signed; the kernels' unsigned index arithmetic only ever
+        // sees non-negative values (sizes, offsets, counts), on which both agree.
         .Case<arith::DivUIOp, arith::DivSIOp>([&](auto) { return scalar(fb::Opcode::DIV); })
         .Case<arith::RemUIOp, arith::RemSIOp>([&](auto) { return scalar(fb::Opcode::REM); })
         .Case<arith::MinUIOp, arith::MinSIOp>([&](auto) { return scalar(fb::Opcode::IMIN); })

@@ -92,7 +92,9 @@ bool readArch(const fb::Arch &in, Arch &arch, std::string &problem) {
       arch.alignment[int(*space)] = s->alignment();
       uint32_t a = s->alignment();
       need(a > 0 && (a & (a - 1)) == 0, "space '" + str(s->name()) + "': 'alignment' must be a power of two");
-      need(*space == Space::GM || s->bytes() > 0, "space '" + str(s->name()) + "': 'bytes' must be positive");
+      need(*space == Space::GM || (s->bytes() > 0 && s->bytes() <= (uint64_t(64) << 20)),
+           "space '" + str(s->name()) + "': 'bytes' must be in (0, 64 MiB]");
+      need(a <= 4096, "space '" + str(s->name()) + "': 'alignment' must be at most 4096");
     }
   for (int i = 0; i < kNumSpaces; ++i)
     need(seen[i], std::string("space '") + kSpaceNames[i] + "' is missing");
@@ -103,7 +105,8 @@ bool readArch(const fb::Arch &in, Arch &arch, std::string &problem) {
       if (!need(a && b && c, "cube format " + str(f->a()) + "/" + str(f->b()) + "/" + str(f->c()) +
                                  ": unknown element type"))
         return false;
-      need(f->k0() * dtypeBits(*a) == 256, "cube format " + str(f->a()) + ": 'k0' must be 32 bytes of input");
+      need(uint64_t(f->k0()) == 256 / dtypeBits(*a),
+           "cube format " + str(f->a()) + ": 'k0' must be 32 bytes of input");
       need(f->cycles_per_fractal() > 0, "cube format " + str(f->a()) + ": 'cycles_per_fractal' must be positive");
       arch.cube.push_back({*a, *b, *c, f->k0(), f->cycles_per_fractal()});
     }

@@ -19,6 +19,10 @@ std::unique_ptr<NpuDevice> NpuDevice::open(const Arch &arch, const uint8_t *libr
     error = "the NPU kernel library has no kernel list";
     return nullptr;
   }
+  if (!parsed->arch() || parsed->arch()->str() != arch.description) {
+    error = "the NPU kernel library was compiled for another NPU than the artifact names";
+    return nullptr;
+  }
   return std::unique_ptr<NpuDevice>(new NpuDevice(arch, parsed, options));
 }
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <unordered_map>
 
 namespace v4c::npu {
 
@@ -42,10 +43,14 @@ bool Trace::write(const std::string &path, std::string &error) const {
     bool first = true;
     char line[512];
     for (const Event &e : events_) {
+      std::string kernel;
+      for (char c : e.kernel) // names are the compiler's, but the JSON must stay valid
+        if (c != '"' && c != '\\' && c >= 0x20)
+          kernel += c;
       std::snprintf(line, sizeof line,
                     "%s{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,"
                     "\"ts\":%.4f,\"dur\":%.4f}",
-                    first ? "" : ",\n", e.what, e.kernel.c_str(), e.core, int(e.pipe), e.start,
+                    first ? "" : ",\n", e.what, kernel.c_str(), e.core, int(e.pipe), e.start,
                     e.duration);
       out << line;
       first = false;
@@ -86,6 +91,8 @@ using fb::Opcode;
 constexpr int kGmParamShift = 40; // param i is at GM address (i + 1) << 40
 constexpr uint64_t kGranule = 32; // the race detector's unit: one 32-byte data block
 constexpr uint8_t kNoPipe = 0xFF;
+constexpr uint64_t kInstructionBudget = uint64_t(1) << 26; // per block: a runaway loop ends
+constexpr int64_t kMaxBursts = 4095, kMaxDim = 4095;        // hardware field limits (NPU.md §2.2, §1.3)
 
 /// The race detector's record of one granule: who wrote it last and when each pipe last read it,
 /// in the accessing pipe's own epoch (its instruction count).
@@ -170,8 +177,7 @@ public:
       for (int s = 1; s < kNumSpaces; ++s) // every block starts with nothing written
         std::fill(shadow_[s].begin(), shadow_[s].end(), Granule());
       if (options.functional)
-        for (const GmBinding &p : params)
-          gmShadow_.emplace_back(p.bytes / kGranule + 1);
+        gmShadow_.resize(params.size());
     }
   }
 
@@ -191,8 +197,8 @@ private:
   /// Checks one access of `bytes` at `address` in `space`; returns its host pointer (or null in
   /// timing-only runs) after the race detector has seen it.
   uint8_t *access(Space space, int64_t address, uint64_t bytes, bool write, bool aligned = true);
-  bool raceCheck(std::vector<Granule> &shadow, uint64_t first, uint64_t last, bool write,
-                 Space space, uint64_t base);
+  template <typename Shadow>
+  bool raceCheck(Shadow &shadow, uint64_t first, uint64_t last, bool write, Space space);
 
   // Timing: the pipe is busy for `cycles` from when it and the issue allow; the results are
   // visible `latency` cycles after it is done (NPU.md §7.4's head/tail).
@@ -235,7 +241,8 @@ private:
   std::array<VectorClock, kNumPipes> clock_{};
   std::vector<Flag> flags_; // [src][dst][id]
   std::array<std::vector<Granule>, kNumSpaces> &shadow_; // per local space, reused by blocks
-  std::vector<std::vector<Granule>> gmShadow_;
+  // GM granules this block touched (sparse: parameters may be gigabytes of weights).
+  std::vector<std::unordered_map<uint64_t, Granule>> gmShadow_;
   int64_t maskCount_ = 0;
 };
 
@@ -262,8 +269,8 @@ void BlockRun::occupy(Pipe pipe, uint64_t cycles, const char *what, uint64_t lat
   }
 }
 
-bool BlockRun::raceCheck(std::vector<Granule> &shadow, uint64_t first, uint64_t last, bool write,
-                         Space space, uint64_t base) {
+template <typename Shadow>
+bool BlockRun::raceCheck(Shadow &shadow, uint64_t first, uint64_t last, bool write, Space space) {
   int p = int(pipe_);
   const VectorClock &mine = clock_[p];
   for (uint64_t g = first; g <= last; ++g) {
@@ -271,8 +278,8 @@ bool BlockRun::raceCheck(std::vector<Granule> &shadow, uint64_t first, uint64_t 
     auto where = [&] {
       char buf[96];
       std::snprintf(buf, sizeof buf, "%s bytes [%llu, %llu)", spaceName(space),
-                    (unsigned long long)(base + g * kGranule),
-                    (unsigned long long)(base + (g + 1) * kGranule));
+                    (unsigned long long)(g * kGranule),
+                    (unsigned long long)((g + 1) * kGranule));
       return std::string(buf);
     };
     if (gr.writer != kNoPipe && gr.writer != p && gr.writeEpoch > mine[gr.writer])
@@ -314,14 +321,14 @@ uint8_t *BlockRun::access(Space space, int64_t address, uint64_t bytes, bool wri
       return nullptr;
     }
     const GmBinding &binding = params_[param];
-    std::string name = kernel_.params()->Get(param)->name()->str();
-    if (offset + bytes > binding.bytes) {
+    auto name = [&] { return kernel_.params()->Get(param)->name()->str(); };
+    if (offset + bytes > binding.bytes || offset + bytes < offset) {
       fail("accesses bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
-           ") of parameter '" + name + "', which has " + std::to_string(binding.bytes));
+           ") of parameter '" + name() + "', which has " + std::to_string(binding.bytes));
       return nullptr;
     }
     if (write && !kernel_.params()->Get(param)->writes()) {
-      fail("writes parameter '" + name + "', an input");
+      fail("writes parameter '" + name() + "', an input");
       return nullptr;
     }
     (write ? stats_->gmBytesWritten : stats_->gmBytesRead) += bytes;
@@ -345,7 +352,7 @@ uint8_t *BlockRun::access(Space space, int64_t address, uint64_t bytes, bool wri
     }
     if (!gmShadow_.empty() &&
         !raceCheck(gmShadow_[param], offset / kGranule, (offset + bytes - 1) / kGranule, write,
-                   space, 0))
+                   space))
       return nullptr;
     return options_.functional && binding.data ? binding.data + offset : nullptr;
   }
@@ -362,7 +369,7 @@ uint8_t *BlockRun::access(Space space, int64_t address, uint64_t bytes, bool wri
   }
   if (!shadow_[int(space)].empty() &&
       !raceCheck(shadow_[int(space)], uint64_t(address) / kGranule,
-                 (uint64_t(address) + bytes - 1) / kGranule, write, space, 0))
+                 (uint64_t(address) + bytes - 1) / kGranule, write, space))
     return nullptr;
   return options_.functional ? local_[int(space)].data() + address : nullptr;
 }
@@ -378,8 +385,8 @@ bool BlockRun::dma(const fb::Instr &in) {
                 spaceName(dst));
   int64_t dstAddr = value(0), srcAddr = value(1), bursts = value(2), len = value(3),
           srcStride = value(4), dstStride = value(5);
-  if (bursts < 0 || len < 0 || srcStride < 0 || dstStride < 0)
-    return fail("negative burst count, length or stride");
+  if (bursts < 0 || bursts > kMaxBursts || len < 0 || srcStride < 0 || dstStride < 0)
+    return fail("burst count must be in [0, 4095], lengths and strides not negative");
   for (int64_t b = 0; b < bursts; ++b) {
     const uint8_t *from = access(src, srcAddr + b * srcStride, len, false, b == 0);
     if (!problem_.empty())
@@ -401,9 +408,12 @@ bool BlockRun::nd2nz(const fb::Instr &in) {
   unsigned eb = bytesOf(type), k0 = 32 / eb;
   int64_t dst = value(0), src = value(1), rows = value(2), cols = value(3), srcRow = value(4),
           dstRows = value(5);
-  if (rows < 0 || cols < 0 || dstRows % 16 != 0 || rows > dstRows || srcRow < cols)
+  if (rows < 0 || cols < 0 || dstRows % 16 != 0 || rows > dstRows || srcRow < cols ||
+      dstRows > 16 * kMaxDim || cols > 16 * kMaxDim)
     return fail("ND2NZ: needs 0 <= rows <= dst_rows (a multiple of 16) and src_row >= cols");
   int64_t colFractals = (cols + k0 - 1) / k0, paddedRows = (rows + 15) / 16 * 16;
+  if (colFractals * dstRows * 32 > int64_t(local_[int(Space::L1)].size()))
+    return fail("ND2NZ: the tile does not fit L1");
   // Reads: each source row; writes: each fractal column's padded rows.
   std::vector<uint8_t *> out(static_cast<size_t>(colFractals));
   for (int64_t j = 0; j < colFractals; ++j) {
@@ -436,8 +446,9 @@ bool BlockRun::loadL0(const fb::Instr &in) {
   if (Space(in.src_space()) != Space::L1 || (dstSpace != Space::L0A && dstSpace != Space::L0B))
     return fail("LOAD_L0 moves L1 to L0A or L0B");
   int64_t dst = value(0), src = value(1), rows1 = value(2), k1 = value(3), stride = value(4);
-  if (rows1 < 0 || k1 < 0 || stride < rows1)
-    return fail("LOAD_L0: needs rows1, k1 >= 0 and src_col_stride >= rows1");
+  if (rows1 < 0 || k1 < 0 || rows1 > kMaxDim || k1 > kMaxDim || stride < rows1 ||
+      rows1 * k1 * 512 > int64_t(local_[int(dstSpace)].size()))
+    return fail("LOAD_L0: needs rows1, k1 >= 0, src_col_stride >= rows1 and a grid that fits");
   uint8_t *to = access(dstSpace, dst, uint64_t(rows1 * k1) * 512, true);
   if (!problem_.empty())
     return false;
@@ -511,8 +522,9 @@ bool BlockRun::fixpipe(const fb::Instr &in) {
     return fail("FIXPIPE converts f32 to f32, bf16 or f16");
   int64_t dst = value(0), src = value(1), m = value(2), n = value(3), dstRow = value(4),
           srcRows = value(5);
-  if (m < 0 || n < 0 || srcRows % 16 != 0 || m > srcRows || dstRow < n)
-    return fail("FIXPIPE: needs m <= src_rows (a multiple of 16) and dst_row >= n");
+  if (m < 0 || n < 0 || m > kMaxDim || n > kMaxDim || srcRows % 16 != 0 || m > srcRows ||
+      dstRow < n)
+    return fail("FIXPIPE: needs m, n <= 4095, m <= src_rows (a multiple of 16), dst_row >= n");
   int64_t n1 = (n + 15) / 16, m1 = srcRows / 16;
   const uint8_t *pc = access(Space::L0C, src, uint64_t(n1 * m1) * 1024, false);
   if (!problem_.empty())
@@ -727,15 +739,23 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
       open.pop_back();
     }
   }
+  // The loop's own counter decides the iterations: code writing the loop register cannot
+  // make it run forever.
   struct Loop {
     size_t start;
     int reg;
-    int64_t upper, step;
+    int64_t counter, upper, step;
   };
   std::vector<Loop> loops;
+  uint64_t executed = 0;
   for (size_t pc = 0; pc < code.size(); ++pc) {
     const fb::Instr &in = *code[pc];
     in_ = &in;
+    if (++executed > kInstructionBudget) {
+      error = "block " + std::to_string(block_) + " ran more than " +
+              std::to_string(kInstructionBudget) + " instructions (a runaway loop?)";
+      return false;
+    }
     pipe_ = pipeOf(in);
     issue_ += arch_.scalarCycles;
     ++stats.instructions;
@@ -744,14 +764,15 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
     int dst = in.dst();
     switch (in.op()) {
     case Opcode::LI: regs_[dst] = value(0); break;
-    case Opcode::ADD: regs_[dst] = value(0) + value(1); break;
-    case Opcode::SUB: regs_[dst] = value(0) - value(1); break;
-    case Opcode::MUL: regs_[dst] = value(0) * value(1); break;
+    // Wrapping arithmetic, as registers do (signed overflow would be undefined in C++).
+    case Opcode::ADD: regs_[dst] = int64_t(uint64_t(value(0)) + uint64_t(value(1))); break;
+    case Opcode::SUB: regs_[dst] = int64_t(uint64_t(value(0)) - uint64_t(value(1))); break;
+    case Opcode::MUL: regs_[dst] = int64_t(uint64_t(value(0)) * uint64_t(value(1))); break;
     case Opcode::DIV:
     case Opcode::REM: {
       int64_t d = value(1);
-      if (d == 0) {
-        fail("divides by zero");
+      if (d == 0 || (d == -1 && value(0) == std::numeric_limits<int64_t>::min())) {
+        fail("divides by zero or overflows");
         break;
       }
       regs_[dst] = in.op() == Opcode::DIV ? value(0) / d : value(0) % d;
@@ -790,16 +811,18 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
         break;
       }
       regs_[dst] = lower;
-      loops.push_back({pc, dst, upper, step});
+      loops.push_back({pc, dst, lower, upper, step});
       break;
     }
     case Opcode::END_LOOP: {
       Loop &loop = loops.back();
-      regs_[loop.reg] += loop.step;
-      if (regs_[loop.reg] < loop.upper)
+      if (loop.upper - loop.counter > loop.step) { // no overflow: counter < upper
+        loop.counter += loop.step;
+        regs_[loop.reg] = loop.counter;
         pc = loop.start;
-      else
+      } else {
         loops.pop_back();
+      }
       break;
     }
     default: execute(in); break;
@@ -837,8 +860,11 @@ bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, siz
   if (wanted != scalars)
     return error = "launched with " + std::to_string(scalars) + " scalars for " +
                    std::to_string(wanted), false;
-  if (kernel.block_dim() == 0)
-    return error = "block_dim is 0", false;
+  if (kernel.block_dim() == 0 || kernel.block_dim() > 65535)
+    return error = "block_dim must be in [1, 65535]", false;
+  for (const fb::Param *p : *kernel.params())
+    if (!p->name() || p->unit_scalar() < -1 || p->unit_scalar() >= int(wanted))
+      return error = "a parameter without a name or with a size scalar out of range", false;
   bool cube = kernel.core() == fb::CoreType::AIC;
   int depth = 0;
   for (size_t pc = 0; pc < kernel.code()->size(); ++pc) {
@@ -850,7 +876,7 @@ bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, siz
     int count = operandCount(in.op());
     if (count < 0)
       return bad("unknown opcode " + std::to_string(int(in.op())));
-    if (int(in.args() ? in.args()->size() : 0) != count)
+    if (int(in.args() ? in.args()->size() : 0) != count || !in.args())
       return bad(std::string(fb::EnumNameOpcode(in.op())) + " takes " + std::to_string(count) +
                  " operands");
     if (hasDst(in.op()) && (in.dst() < 0 || in.dst() >= kernel.registers()))
@@ -858,6 +884,9 @@ bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, siz
     for (const fb::Operand *o : *in.args())
       if (o->reg() >= kernel.registers())
         return bad("register r" + std::to_string(o->reg()) + " out of range");
+    if ((in.op() == Opcode::SET_FLAG || in.op() == Opcode::WAIT_FLAG) &&
+        (in.pipe() == fb::Pipe::ALL || in.pipe2() == fb::Pipe::ALL || in.pipe() == in.pipe2()))
+      return bad("a flag connects two different pipes");
     if (in.op() == Opcode::LOOP)
       ++depth;
     if (in.op() == Opcode::END_LOOP && --depth < 0)

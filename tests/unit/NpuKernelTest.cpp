@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 namespace v4c::npu {
@@ -342,6 +343,61 @@ TEST_F(NpuKernelTest, VectorKernelThroughTheSyncPass) {
     EXPECT_GT(stats.busy[int(Pipe::V)], 0u);
     EXPECT_GT(stats.busy[int(Pipe::MTE3)], 0u);
   }
+}
+
+/// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is
+/// refused with a message, none crashes or hangs.
+TEST(NpuSimulatorTest, CraftedBinariesAreRefused) {
+  Arch arch;
+  std::string error;
+  ASSERT_TRUE(builtinArch("910b", arch, error)) << error;
+  using fb::Opcode;
+  struct In {
+    Opcode op;
+    int16_t dst;
+    std::vector<fb::Operand> args;
+    fb::Pipe pipe = fb::Pipe::S, pipe2 = fb::Pipe::S;
+    bool noArgs = false;
+  };
+  auto run = [&](const std::vector<In> &code) {
+    flatbuffers::FlatBufferBuilder fbb;
+    std::vector<flatbuffers::Offset<fb::Instr>> instrs;
+    for (const In &in : code) {
+      using Operands = flatbuffers::Offset<flatbuffers::Vector<const fb::Operand *>>;
+      Operands args = in.noArgs ? Operands() : fbb.CreateVectorOfStructs(in.args);
+      instrs.push_back(fb::CreateInstr(fbb, in.op, in.dst, args, fb::Space::GM, fb::Space::GM,
+                                       fb::DType::F32, fb::DType::F32, fb::DType::F32, in.pipe,
+                                       in.pipe2));
+    }
+    auto kernel = fb::CreateKernel(fbb, fbb.CreateString("crafted"), fb::CoreType::AIV, 1, 2,
+                                   fbb.CreateVector(std::vector<flatbuffers::Offset<fb::Param>>{}),
+                                   0, 0, fbb.CreateVector(instrs));
+    fbb.Finish(kernel);
+    LaunchStats stats;
+    error.clear();
+    return simulate(arch, *flatbuffers::GetRoot<fb::Kernel>(fbb.GetBufferPointer()), {}, {},
+                    SimOptions(), stats, error);
+  };
+  auto imm = [](int64_t v) { return fb::Operand(v, -1); };
+  // A flag to "every pipe".
+  EXPECT_FALSE(run({{Opcode::SET_FLAG, -1, {imm(0)}, fb::Pipe::V, fb::Pipe::ALL}}));
+  EXPECT_NE(error.find("two different pipes"), std::string::npos) << error;
+  // An instruction without its operand list.
+  EXPECT_FALSE(run({{Opcode::BLOCK_IDX, 0, {}, fb::Pipe::S, fb::Pipe::S, /*noArgs=*/true}}));
+  EXPECT_NE(error.find("takes 0 operands"), std::string::npos) << error;
+  // The one division that overflows.
+  EXPECT_FALSE(run({{Opcode::DIV, 0, {imm(std::numeric_limits<int64_t>::min()), imm(-1)}}}));
+  EXPECT_NE(error.find("overflows"), std::string::npos) << error;
+  // A loop that resets its own counter, and one that never ends: stopped by the budget.
+  EXPECT_TRUE(run({{Opcode::LOOP, 0, {imm(0), imm(3), imm(1)}},
+                   {Opcode::LI, 0, {imm(0)}},
+                   {Opcode::END_LOOP, -1, {}}})) << error;
+  EXPECT_FALSE(run({{Opcode::LOOP, 0, {imm(0), imm(int64_t(1) << 40), imm(1)}},
+                    {Opcode::END_LOOP, -1, {}}}));
+  EXPECT_NE(error.find("runaway loop"), std::string::npos) << error;
+  // A register past the kernel's count.
+  EXPECT_FALSE(run({{Opcode::ADD, 0, {fb::Operand(0, 7), imm(1)}}}));
+  EXPECT_NE(error.find("register r7 out of range"), std::string::npos) << error;
 }
 
 TEST(NpuArchTest, DescriptionsLoadAndBadOnesAreNamed) {

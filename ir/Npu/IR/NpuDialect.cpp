@@ -89,30 +89,30 @@ StringRef pipeOf(Operation *op) {
   return "S";
 }
 
-/// The npu.alloc an address derives from (through additions of offsets), if any.
+/// The npu.alloc an address derives from through additions of offsets, if exactly one.
 static AllocOp bufferOf(Value address) {
-  while (address) {
-    if (auto alloc = address.getDefiningOp<AllocOp>())
-      return alloc;
-    auto add = address.getDefiningOp<arith::AddIOp>();
-    if (!add)
-      return {};
-    address = add.getLhs().getDefiningOp<AllocOp>() || add.getLhs().getDefiningOp<arith::AddIOp>()
-                  ? add.getLhs()
-                  : add.getRhs();
-  }
-  return {};
+  if (auto alloc = address.getDefiningOp<AllocOp>())
+    return alloc;
+  auto add = address.getDefiningOp<arith::AddIOp>();
+  if (!add)
+    return {};
+  AllocOp lhs = bufferOf(add.getLhs()), rhs = bufferOf(add.getRhs());
+  return lhs && rhs ? AllocOp() : lhs ? lhs : rhs;
 }
 
-SmallVector<BufferAccess> bufferAccesses(Operation *op) {
+SmallVector<BufferAccess> bufferAccesses(Operation *op, Value *untraced) {
   SmallVector<BufferAccess> accesses;
   auto add = [&](Value address, bool write) {
     if (AllocOp buffer = bufferOf(address))
       accesses.push_back({buffer, write});
+    else if (untraced && !*untraced)
+      *untraced = address;
   };
   if (auto dma = dyn_cast<DmaOp>(op)) {
-    add(dma.getSrc(), false);
-    add(dma.getDst(), true);
+    if (dma.getSrcSpace() != "gm")
+      add(dma.getSrc(), false);
+    if (dma.getDstSpace() != "gm")
+      add(dma.getDst(), true);
   } else if (auto nd2nz = dyn_cast<Nd2NzOp>(op)) {
     add(nd2nz.getDst(), true);
   } else if (auto load = dyn_cast<LoadL0Op>(op)) {
@@ -124,7 +124,7 @@ SmallVector<BufferAccess> bufferAccesses(Operation *op) {
     add(mmad.getC(), false); // when accumulating
     add(mmad.getC(), true);
   } else if (auto fix = dyn_cast<FixpipeOp>(op)) {
-    add(fix.getSrc(), false);
+    add(fix.getSrc(), false); // its destination is GM
   } else if (auto bin = dyn_cast<VBinaryOp>(op)) {
     add(bin.getLhs(), false);
     add(bin.getRhs(), false);
@@ -154,9 +154,13 @@ LogicalResult NpuDialect::verifyOperationAttribute(Operation *op, NamedAttribute
     if (!limits)
       return op->emitError() << kArchAttr
                              << " needs name, capacity, alignment, cube and event_ids";
-    for (StringRef space : {"l1", "l0a", "l0b", "l0c", "ub"})
-      if (!limits->capacityOf(space) || !limits->alignmentOf(space))
-        return op->emitError() << kArchAttr << " gives no capacity or alignment for " << space;
+    for (StringRef space : {"l1", "l0a", "l0b", "l0c", "ub"}) {
+      std::optional<int64_t> capacity = limits->capacityOf(space), align = limits->alignmentOf(space);
+      if (!capacity || !align || *capacity <= 0 || *align <= 0 || (*align & (*align - 1)))
+        return op->emitError() << kArchAttr << " needs a positive capacity and a power-of-two "
+                                               "alignment for "
+                               << space;
+    }
     return success();
   }
   if (attribute.getName() == kKernelAttr) {
@@ -244,6 +248,9 @@ LogicalResult LoadL0Op::verify() {
 }
 
 LogicalResult MmadOp::verify() {
+  for (Type t : {getAType(), getBType(), getCType()})
+    if (elementTypeName(t).empty())
+      return emitOpError() << "operand type " << t << " is not a cube element type";
   std::optional<ArchLimits> limits = archLimitsOf(*this);
   if (limits && !limits->cubeSupports(getAType(), getBType(), getCType()))
     return emitOpError() << "the " << limits->name << " cube has no " << getAType() << " x "

@@ -46,7 +46,10 @@ struct BufferAccess {
   bool write;
 };
 /// The on-chip buffers `op` reads and writes (addresses traced through arith.addi to their
-/// npu.alloc). GM is not listed: kernels read and write disjoint GM ranges per block.
-llvm::SmallVector<BufferAccess> bufferAccesses(mlir::Operation *op);
+/// npu.alloc). GM is not listed: the kernels built so far read and write disjoint GM ranges per
+/// block and order nothing through GM (an assumption, not checked here; the simulator checks
+/// GM races within a block). An on-chip address that does not trace to one npu.alloc is
+/// returned in `untraced` (when given).
+llvm::SmallVector<BufferAccess> bufferAccesses(mlir::Operation *op, mlir::Value *untraced = nullptr);
 
 } // namespace v4c::npu
