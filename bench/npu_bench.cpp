@@ -3,6 +3,12 @@
 // For each shape: simulated time, cube utilization (useful multiply-add cycles over the cycles
 // of the cores used), and the fraction of the chip's roofline reached: the roofline time is
 // max(FLOPs / cube peak over all cores, bytes / HBM bandwidth) for the same arch and format.
+// Then one V4-Flash decoder layer's decode step (one token), GEMMs only (attention
+// projections, indexer and compressor projections, MoE gate, shared expert and the 6 routed
+// experts): the sum of its kernels' simulated times next to the same roofline, with and
+// without the per-launch overhead. On the 910B every weight streams as bf16 (its cube format
+// for DeepSeek's FP8/FP4 after vector dequantization, which is not simulated yet); on the 950
+// as FP8 (the FP4 experts too: the simulator's ND→NZ does not move FP4 yet).
 //
 //   v4c-bench-npu [--json F]
 #include "codegen/npu/NpuTarget.h"
@@ -142,6 +148,47 @@ int main(int argc, char **argv) {
                   100 * row.utilization, row.rooflineUs, 100 * row.rooflineUs / row.us);
       std::fflush(stdout);
       rows.push_back(row);
+    }
+  }
+  if (onlyShape.empty()) {
+    // V4-Flash (tests/data/configs/deepseek-v4-flash.json): hidden 4096, q_lora 1024, 64 heads
+    // x 512, one KV head of 512, o_groups 8 x o_lora 1024, indexer 64 heads x 128, 256 routed
+    // experts (6 per token) and 1 shared of 2048.
+    struct Gemm {
+      const char *what;
+      int64_t n, k, count;
+    };
+    std::vector<Gemm> layer = {
+        {"wq_a", 1024, 4096, 1},         {"wq_b", 64 * 512, 1024, 1},
+        {"wkv", 512, 4096, 1},           {"wo_a (8 groups)", 1024, 4096, 8},
+        {"wo_b", 4096, 8192, 1},         {"indexer wq_b", 64 * 128, 1024, 1},
+        {"indexer weights", 64, 4096, 1}, {"compressor wkv+wgate", 1024, 4096, 2},
+        {"moe gate", 256, 4096, 1},      {"shared w1,w3", 2048, 4096, 2},
+        {"shared w2", 4096, 2048, 1},    {"routed w1,w3 (6 experts)", 2048, 4096, 12},
+        {"routed w2 (6 experts)", 4096, 2048, 6}};
+    for (const Config &config : {configs[0], configs[2]}) {
+      Arch arch;
+      std::string error;
+      if (!builtinArch(config.arch, arch, error))
+        return 1;
+      double us = 0, roofUs = 0, launches = 0;
+      for (const Gemm &g : layer) {
+        Row row;
+        if (!runGemm(context, arch, config.type, 1, g.n, g.k, row, error)) {
+          std::fprintf(stderr, "v4c-bench-npu: %s: %s\n", g.what, error.c_str());
+          return 1;
+        }
+        us += row.us * g.count;
+        roofUs += row.rooflineUs * g.count;
+        launches += g.count;
+      }
+      double overheadUs = launches * arch.launchOverheadUs;
+      std::printf("V4-Flash layer decode GEMMs on %s (%s weights): %.1f us simulated (%.0f "
+                  "launches), roofline %.1f us: %.1f%%; without launch overhead %.1f us: %.1f%%\n",
+                  config.arch, elementTypeName(config.type).c_str(), us, launches, roofUs,
+                  100 * roofUs / us, us - overheadUs, 100 * roofUs / (us - overheadUs));
+      rows.push_back({std::string(config.arch) + " v4-flash-layer", elementTypeName(config.type),
+                      1, 0, 0, {}, us, 0, roofUs});
     }
   }
   if (!tracePath.empty()) {
