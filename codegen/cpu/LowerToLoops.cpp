@@ -113,7 +113,7 @@ private:
   void recordGemmPrologues(ArrayRef<Operation *> kernels) {
     for (Operation *op : kernels) {
       if (!isa<graph::RmsNormOp, graph::SwigluOp>(op) || op->use_empty() || inRowChain.count(op) ||
-          rowChains.count(op))
+          rowChains.count(op) || op->hasAttr("npu.launch"))
         continue;
       bool onlyLinears = llvm::all_of(op->getUsers(), [&](Operation *user) {
         return isa<graph::LinearOp>(user) && !user->hasAttr("npu.launch") && // NPU kernels: no prologue
@@ -141,6 +141,8 @@ private:
       return;
     auto norm = dyn_cast<graph::RmsNormOp>(kernels[0]);
     auto rope = dyn_cast<graph::RopeOp>(kernels[1]);
+    if (norm && norm->hasAttr("npu.launch"))
+      return; // the NPU normalizes; the rest is emitted op by op
     auto qat = kernels.size() == 3 ? dyn_cast<graph::QatOp>(kernels[2]) : graph::QatOp();
     if (!norm || !rope || (kernels.size() == 3 && !qat) || rope.getInput() != norm.getResult() ||
         !norm->hasOneUse() || (qat && (qat.getInput() != rope.getResult() || !rope->hasOneUse())))
@@ -496,6 +498,12 @@ private:
   }
 
   SmallVector<Value> lowerOp(graph::RmsNormOp op, LoopEmitter &e) {
+    if (auto kernel = op->getAttrOfType<IntegerAttr>("npu.launch")) {
+      SmallVector<Value> inputs = {op.getInput()};
+      if (op.getWeight())
+        inputs.push_back(op.getWeight());
+      return npuLaunch(op, kernel.getInt(), inputs, e);
+    }
     Value in = e.buffer(op.getInput());
     Value weight = op.getWeight() ? e.buffer(op.getWeight()) : Value();
     Value out = e.allocLike(in, e.builder().getF32Type());
@@ -716,7 +724,7 @@ private:
 
   SmallVector<Value> lowerOp(graph::LinearOp op, LoopEmitter &e) {
     if (auto kernel = op->getAttrOfType<IntegerAttr>("npu.launch"))
-      return npuLaunch(op, kernel.getInt(), e);
+      return npuLaunch(op, kernel.getInt(), {op.getInput(), op.getWeight()}, e);
     Operation *producer = gemmPrologue.lookup(op);
     Value x = e.buffer(producer ? producer->getOperand(0) : op.getInput());
     auto type = cast<RankedTensorType>(op.getType());
@@ -741,14 +749,14 @@ private:
     return rows;
   }
 
-  /// A linear the NPU computes (codegen/npu/Offload.cpp): the host code launches its kernel
-  /// with x, the f32 weight and y in GM and the row count M
-  /// (v4c_npu_launch, runtime/npu/Launch.h).
-  SmallVector<Value> npuLaunch(graph::LinearOp op, int64_t kernel, LoopEmitter &e) {
+  /// An op the NPU computes (codegen/npu/Offload.cpp): the host code launches its kernel with
+  /// the op's GM buffers, in the kernel's parameter order (inputs, then the result), and the
+  /// row count (v4c_npu_launch, runtime/npu/Launch.h).
+  SmallVector<Value> npuLaunch(Operation *op, int64_t kernel, ValueRange inputs, LoopEmitter &e) {
     OpBuilder &b = e.builder();
     Location loc = e.location();
-    Value x = e.buffer(op.getInput());
-    auto type = cast<RankedTensorType>(op.getType());
+    Value x = e.buffer(inputs.front());
+    auto type = cast<RankedTensorType>(op->getResult(0).getType());
     Value out = e.allocLike(x, b.getF32Type(), type.getShape());
     Value rows = leadingRows(e, x, type);
     Type ptr = LLVM::LLVMPointerType::get(b.getContext()), i64 = b.getI64Type();
@@ -760,12 +768,16 @@ private:
           top.getFunctionType({b.getI32Type(), ptr, ptr, ptr, ptr, i64, i64}, {}));
       decl.setPrivate();
     }
-    Value none = pointer(e, e.index(0));
+    SmallVector<Value> buffers;
+    for (Value input : inputs)
+      buffers.push_back(pointer(e, pointerOf(e, input, op)));
+    buffers.push_back(pointer(e, address(e, out)));
+    while (buffers.size() < 4)
+      buffers.push_back(pointer(e, e.index(0)));
     b.create<func::CallOp>(loc, decl,
-                           ValueRange{e.i32(int32_t(kernel)), pointer(e, address(e, x)),
-                                      pointer(e, pointerOf(e, op.getWeight(), op)),
-                                      pointer(e, address(e, out)), none,
-                                      b.create<arith::IndexCastOp>(loc, i64, rows), e.i64(0)});
+                           ValueRange{e.i32(int32_t(kernel)), buffers[0], buffers[1], buffers[2],
+                                      buffers[3], b.create<arith::IndexCastOp>(loc, i64, rows),
+                                      e.i64(0)});
     return {e.tensor(out)};
   }
 

@@ -19,12 +19,17 @@ llvm::Error compileNpuArtifact(mlir::ModuleOp module, const Checkpoint &checkpoi
     mlir::FailureOr<OffloadPlan> plan = offloadToNpu(prepared, arch);
     if (mlir::failed(plan))
       return mlir::failure();
-    std::string host;
-    for (const auto &[kind, count] : plan->hostGemms)
-      host += (host.empty() ? "" : ", ") + std::to_string(count) + " " + kind;
-    progress(llvm::formatv("NPU {0}: {1} GEMM launch sites on {2} kernels; in the host code: {3}",
-                           arch.name, plan->launchSites, plan->kernelCount,
-                           host.empty() ? "no matrix products" : host)
+    auto list = [](const std::map<std::string, int> &counts) {
+      std::string text;
+      for (const auto &[kind, count] : counts)
+        text += (text.empty() ? "" : ", ") + std::to_string(count) + " " + kind;
+      return text;
+    };
+    std::string host = list(plan->hostGemms), launches = list(plan->launchSites);
+    progress(llvm::formatv("NPU {0}: launch sites {1} on {2} kernels; matrix products left in "
+                           "the host code: {3}",
+                           arch.name, launches.empty() ? "none" : launches, plan->kernelCount,
+                           host.empty() ? "none" : host)
                  .str());
     extras.segments.push_back({"npu_kernels", std::move(plan->library)});
     return mlir::success();

@@ -61,6 +61,17 @@ mlir::func::FuncOp buildGemmKernel(mlir::ModuleOp module, llvm::StringRef name,
                                    const GemmShape &shape, const GemmTiling &tiling);
 
 //===----------------------------------------------------------------------===//
+// Vector kernels
+//===----------------------------------------------------------------------===//
+
+/// Whether rows of `width` f32 fit the RMSNorm vector kernel (whole repeats, one reduction).
+bool rmsNormFitsVectorKernel(int64_t width);
+/// Appends an AIV kernel: y[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) (· w), params x
+/// (w) y, scalar rows.
+mlir::func::FuncOp buildRmsNormKernel(mlir::ModuleOp module, llvm::StringRef name, int64_t width,
+                                      bool weighted, double eps, int64_t blockDim);
+
+//===----------------------------------------------------------------------===//
 // Passes over kernels (also registered for v4c-opt)
 //===----------------------------------------------------------------------===//
 
@@ -84,14 +95,15 @@ constexpr llvm::StringLiteral kLaunchAttr = "npu.launch";
 struct OffloadPlan {
   mlir::OwningOpRef<mlir::ModuleOp> kernels; // the npu-dialect kernels, synchronized and planned
   std::vector<uint8_t> library;              // the same, serialized (a KernelLibrary)
-  int launchSites = 0;
+  std::map<std::string, int> launchSites; // by kind of kernel
   size_t kernelCount = 0;
   std::map<std::string, int> hostGemms; // ops with matrix products left in the host code, by kind
 };
 
 /// Moves what the NPU can run out of `module` (after the graph passes, before memory
 /// planning): graph.linear ops without activation quantization become npu.launch sites of cube
-/// GEMM kernels, their weights f32 parameters decoded at compile time (v4c.dequantize).
+/// GEMM kernels, their weights f32 parameters decoded at compile time (v4c.dequantize);
+/// graph.rms_norm ops whose rows fit it, of the RMSNorm vector kernel.
 mlir::FailureOr<OffloadPlan> offloadToNpu(mlir::ModuleOp module, const Arch &arch);
 
 /// Serializes every kernel of `module` (after sync and planning) into a KernelLibrary.

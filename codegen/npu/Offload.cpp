@@ -2,7 +2,8 @@
 // NPU takes over is launched from it (like a CANN host program launching device kernels). Today
 // that is every graph.linear whose activations are not quantized (precision mode dequant): it
 // becomes a launch of a cube GEMM kernel (one kernel per weight shape, M given per launch), and
-// its weight an f32 copy decoded at compile time (`v4c.dequantize`), the layout the cube reads.
+// its weight an f32 copy decoded at compile time (`v4c.dequantize`), the layout the cube reads;
+// and every graph.rms_norm whose rows fit the vector kernel (a launch on the vector cores).
 // Everything else still runs in the host code.
 #include "codegen/npu/NpuTarget.h"
 
@@ -87,8 +88,50 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
     for (Value v : {oldWeight, oldScale})
       if (v && v.use_empty())
         v.getDefiningOp()->erase();
-    ++plan.launchSites;
+    ++plan.launchSites["GEMM"];
   }
+  // RMS norms whose rows fit the vector kernel, weights decoded to f32 like the linears'.
+  std::map<std::tuple<int64_t, bool, double>, int32_t> normKernelOf; // (width, weighted, eps)
+  SmallVector<graph::RmsNormOp> norms;
+  module.walk([&](graph::RmsNormOp op) { norms.push_back(op); });
+  int32_t nextKernel = int32_t(kernelOf.size());
+  for (graph::RmsNormOp norm : norms) {
+    int64_t width = cast<RankedTensorType>(norm.getType()).getShape().back();
+    graph::ParamOp param = norm.getWeight() ? paramOf(module, norm.getWeight()) : graph::ParamOp();
+    if (!rmsNormFitsVectorKernel(width) || (norm.getWeight() && !param))
+      continue;
+    bool weighted = bool(param);
+    double eps = norm.getEps().convertToDouble();
+    auto [at, added] = normKernelOf.try_emplace({width, weighted, eps}, nextKernel);
+    if (added) {
+      ++nextKernel;
+      buildRmsNormKernel(*plan.kernels,
+                         "rms_norm_" + std::to_string(width) + (weighted ? "_w" : "") + "_" +
+                             std::to_string(at->second),
+                         width, weighted, eps, arch.vectorCores);
+    }
+    if (weighted) {
+      std::string decoded = param.getSymName().str() + ".f32";
+      if (!module.lookupSymbol(decoded)) {
+        auto copy = declare.create<graph::ParamOp>(
+            param.getLoc(), b.getStringAttr(decoded),
+            TypeAttr::get(RankedTensorType::get({width}, b.getF32Type())), StringAttr(),
+            StringAttr());
+        copy->setAttr("v4c.dequantize", b.getStringAttr(param.getSymName()));
+      }
+      OpBuilder rewrite(norm);
+      Value old = norm.getWeight();
+      norm.getWeightMutable().assign(rewrite.create<graph::WeightOp>(
+          norm.getLoc(), RankedTensorType::get({width}, b.getF32Type()),
+          FlatSymbolRefAttr::get(context, decoded)));
+      if (old.use_empty())
+        old.getDefiningOp()->erase();
+    }
+    norm->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
+    ++plan.launchSites["RMSNorm"];
+  }
+  plan.kernelCount = kernelOf.size() + normKernelOf.size();
+
   // What still multiplies matrices in the host code.
   module.walk([&](Operation *op) {
     if (isa<graph::LinearOp>(op) && !op->hasAttr(kLaunchAttr))
@@ -112,7 +155,6 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
   if (!serializeKernels(*plan.kernels, fbb, error))
     return module.emitError(error);
   plan.library.assign(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
-  plan.kernelCount = kernelOf.size();
   return plan;
 }
 

@@ -232,14 +232,21 @@ private:
           for (Value address : vectorAddresses(vec))
             args.push_back(operand(address));
           if constexpr (std::is_same_v<decltype(vec), VScalarOp>)
-            args.push_back(fb::Operand(int64_t(llvm::bit_cast<uint32_t>(
-                                           vec.getScalar().convertToFloat())), -1));
+            args.push_back(vec.getDynamicScalar()
+                               ? operand(vec.getDynamicScalar())
+                               : fb::Operand(int64_t(llvm::bit_cast<uint32_t>(
+                                                 vec.getScalar().convertToFloat())),
+                                             -1));
           args.push_back(operand(vec.getRepeats()));
           for (int64_t stride : vec.getBlockStrides())
             args.push_back(fb::Operand(stride, -1));
           for (int64_t stride : vec.getRepeatStrides())
             args.push_back(fb::Operand(stride, -1));
           instr(vectorOpcode(vec), -1, args, f);
+          return success();
+        })
+        .Case<LoadScalarOp>([&](LoadScalarOp load) {
+          instr(fb::Opcode::LDS, define(load.getBits()), {operand(load.getAddress())});
           return success();
         })
         .Case<SetMaskOp>([&](SetMaskOp mask) {

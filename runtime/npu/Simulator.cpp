@@ -130,7 +130,7 @@ Pipe pipeOf(const fb::Instr &in) {
 /// Operand count of each opcode (Kernel.fbs).
 int operandCount(Opcode op) {
   switch (op) {
-  case Opcode::LI: case Opcode::PARAM: case Opcode::SCALAR: return 1;
+  case Opcode::LI: case Opcode::PARAM: case Opcode::SCALAR: case Opcode::LDS: return 1;
   case Opcode::ADD: case Opcode::SUB: case Opcode::MUL: case Opcode::DIV: case Opcode::REM:
   case Opcode::IMIN: case Opcode::IMAX: return 2;
   case Opcode::BLOCK_IDX: case Opcode::BLOCK_NUM: case Opcode::END_LOOP: case Opcode::BARRIER: return 0;
@@ -689,6 +689,8 @@ bool BlockRun::flag(const fb::Instr &in) {
     return fail("waits for flag " + name + ", which nothing set before (deadlock)");
   uint64_t start = std::max(issue_, busyUntil_[int(dst)]);
   busyUntil_[int(dst)] = std::max(start, f.time);
+  if (dst == Pipe::S) // the scalar unit itself waits: nothing is issued before the flag
+    issue_ = busyUntil_[int(dst)];
   for (int q = 0; q < kNumPipes; ++q)
     clock_[int(dst)][q] = std::max(clock_[int(dst)][q], f.clock[q]);
   f.set = false;
@@ -800,6 +802,16 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
         regs_[dst] = scalars_[i];
       break;
     }
+    case Opcode::LDS: { // the scalar unit reads UB (NPU.md §1.5)
+      const uint8_t *at = access(Space::UB, value(0), 4, false, /*aligned=*/false);
+      if (!problem_.empty())
+        break;
+      uint32_t bits = 0;
+      if (at)
+        std::memcpy(&bits, at, 4);
+      regs_[dst] = int64_t(bits);
+      break;
+    }
     case Opcode::LOOP: {
       int64_t lower = value(0), upper = value(1), step = value(2);
       if (step <= 0) {
@@ -894,7 +906,8 @@ bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, siz
     Pipe pipe = pipeOf(in);
     bool cubePipe = pipe == Pipe::M || pipe == Pipe::MTE1 || pipe == Pipe::FIX;
     bool touchesUb = (in.op() == Opcode::DMA && (Space(in.src_space()) == Space::UB ||
-                                                 Space(in.dst_space()) == Space::UB));
+                                                 Space(in.dst_space()) == Space::UB)) ||
+                     in.op() == Opcode::LDS;
     bool touchesCube = (in.op() == Opcode::DMA && (Space(in.src_space()) == Space::L1 ||
                                                    Space(in.dst_space()) == Space::L1)) ||
                        in.op() == Opcode::ND2NZ;

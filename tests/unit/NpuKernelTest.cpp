@@ -10,6 +10,7 @@
 #include "runtime/npu/Kernel_generated.h"
 #include "runtime/npu/Numerics.h"
 #include "runtime/npu/Simulator.h"
+#include "runtime/reference/Kernels.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -24,6 +25,8 @@
 
 namespace v4c::npu {
 namespace {
+
+namespace ref = v4c::reference;
 
 struct Compiled {
   flatbuffers::FlatBufferBuilder fbb;
@@ -343,6 +346,38 @@ TEST_F(NpuKernelTest, VectorKernelThroughTheSyncPass) {
     EXPECT_GT(stats.busy[int(Pipe::V)], 0u);
     EXPECT_GT(stats.busy[int(Pipe::MTE3)], 0u);
   }
+}
+
+/// The RMSNorm vector kernel (reductions on the vector unit, the scalar unit reading the
+/// result back from UB) against the reference's rmsNorm, with and without a weight, for row
+/// counts below and above the block count.
+TEST_F(NpuKernelTest, RmsNormKernelMatchesTheReference) {
+  std::string error;
+  ASSERT_TRUE(builtinArch("910b", arch, error)) << error;
+  for (bool weighted : {true, false})
+    for (int64_t width : {64, 256, 4096}) {
+      mlir::OwningOpRef<mlir::ModuleOp> module =
+          mlir::ModuleOp::create(mlir::UnknownLoc::get(context.get()));
+      setModuleArch(*module, arch);
+      ASSERT_TRUE(rmsNormFitsVectorKernel(width));
+      buildRmsNormKernel(*module, "rms_norm", width, weighted, 1e-6, 4);
+      Compiled compiled;
+      ASSERT_TRUE(compile(*module, compiled));
+      for (int64_t rows : {1, 3, 9}) {
+        std::mt19937 rng(static_cast<unsigned>(rows * width));
+        std::vector<float> x = randomMatrix(rows, width, rng), w = randomMatrix(1, width, rng);
+        std::vector<float> y(size_t(rows * width), -1.0f), expected = x;
+        for (int64_t r = 0; r < rows; ++r)
+          ref::rmsNorm(expected.data() + r * width, width, weighted ? w.data() : nullptr, 1e-6);
+        std::vector<GmBinding> params = weighted ? bindParams(x, w, y) : bindParams(x, y);
+        run(compiled, params, {rows});
+        for (int64_t i = 0; i < rows * width; ++i)
+          ASSERT_NEAR(y[i], expected[i], 2e-6 * std::fabs(expected[i]) + 1e-7)
+              << "width " << width << " rows " << rows << " weighted " << weighted << " at " << i;
+      }
+    }
+  EXPECT_FALSE(rmsNormFitsVectorKernel(100));
+  EXPECT_FALSE(rmsNormFitsVectorKernel(8192));
 }
 
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is

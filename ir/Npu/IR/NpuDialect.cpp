@@ -138,6 +138,8 @@ SmallVector<BufferAccess> bufferAccesses(Operation *op, Value *untraced) {
   } else if (auto red = dyn_cast<VReduceOp>(op)) {
     add(red.getSrc(), false);
     add(red.getDst(), true);
+  } else if (auto load = dyn_cast<LoadScalarOp>(op)) {
+    add(load.getAddress(), false); // by the scalar unit: pipe S
   }
   return accesses;
 }

@@ -137,16 +137,28 @@ def Npu_VUnaryOp : Npu_VectorOp<"vunary", (ins Index:$dst, Index:$src),
   let assemblyFormat = "$kind $dst `,` $src `,` $repeats attr-dict";
 }
 
-def Npu_VScalarOp : Npu_VectorOp<"vscalar", (ins Index:$dst, Index:$src, F32Attr:$scalar),
+def Npu_VScalarOp : Npu_VectorOp<"vscalar", (ins Index:$dst, Index:$src,
+                                                Optional<Index>:$dynamicScalar, F32Attr:$scalar),
                                  "add mul max"> {
   let summary = "dst = src ∘ scalar, lane by lane";
-  let assemblyFormat = "$kind $dst `,` $src `,` $repeats attr-dict";
+  let description = [{
+    The scalar is the `scalar` attribute, or, when given, `dynamicScalar`: the bits of an f32
+    the scalar unit holds (npu.load_scalar), e.g. a value reduced on the vector unit.
+  }];
+  let assemblyFormat = "$kind $dst `,` $src `,` $repeats (`by` $dynamicScalar^)? attr-dict";
 }
 
 def Npu_VReduceOp : Npu_VectorOp<"vreduce", (ins Index:$dst, Index:$src), "sum max"> {
   let summary = "One value per repeat (its lanes in order), written contiguously from dst";
   let description = "`kind` is sum or max; the strides describe the source only.";
   let assemblyFormat = "$kind $dst `,` $src `,` $repeats attr-dict";
+}
+
+def Npu_LoadScalarOp : Npu_Op<"load_scalar"> {
+  let summary = "The scalar unit reads the 32 bits at a UB address (an f32's bits)";
+  let arguments = (ins Index:$address);
+  let results = (outs Index:$bits);
+  let assemblyFormat = "$address attr-dict `:` type($bits)";
 }
 
 def Npu_SetMaskOp : Npu_Op<"set_mask"> {
