@@ -7,6 +7,7 @@
 
 #include "codegen/cpu/LoopEmitter.h"
 #include "ir/Graph/IR/GraphOps.h"
+#include "ir/Npu/IR/NpuOps.h"
 #include "runtime/reference/Kernels.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -94,7 +95,9 @@ private:
       SmallVector<Operation *> kernels;
       for (Operation &inner : body.without_terminator()) {
         Operation *copy = b.clone(inner, map);
-        if (!isa<graph::WeightOp>(copy) && !copy->hasTrait<OpTrait::ConstantLike>())
+        // Ops the NPU computes (npu.launch) are device kernels: no CPU fusion takes them in.
+        if (!isa<graph::WeightOp>(copy) && !copy->hasTrait<OpTrait::ConstantLike>() &&
+            !copy->hasAttr(npu::kLaunchAttr))
           kernels.push_back(copy);
       }
       auto yield = cast<graph::YieldOp>(body.getTerminator());
@@ -112,12 +115,10 @@ private:
 
   void recordGemmPrologues(ArrayRef<Operation *> kernels) {
     for (Operation *op : kernels) {
-      if (!isa<graph::RmsNormOp, graph::SwigluOp>(op) || op->use_empty() || inRowChain.count(op) ||
-          rowChains.count(op) || op->hasAttr("npu.launch"))
-        continue;
+      if (!isa<graph::RmsNormOp, graph::SwigluOp>(op) || op->use_empty() || inRowChain.count(op))
+        continue; // (a chain is keyed by its rope or qat, never by these)
       bool onlyLinears = llvm::all_of(op->getUsers(), [&](Operation *user) {
-        return isa<graph::LinearOp>(user) && !user->hasAttr("npu.launch") && // NPU kernels: no prologue
-               llvm::is_contained(kernels, user);
+        return isa<graph::LinearOp>(user) && llvm::is_contained(kernels, user);
       });
       if (!onlyLinears)
         continue;
@@ -141,8 +142,6 @@ private:
       return;
     auto norm = dyn_cast<graph::RmsNormOp>(kernels[0]);
     auto rope = dyn_cast<graph::RopeOp>(kernels[1]);
-    if (norm && norm->hasAttr("npu.launch"))
-      return; // the NPU normalizes; the rest is emitted op by op
     auto qat = kernels.size() == 3 ? dyn_cast<graph::QatOp>(kernels[2]) : graph::QatOp();
     if (!norm || !rope || (kernels.size() == 3 && !qat) || rope.getInput() != norm.getResult() ||
         !norm->hasOneUse() || (qat && (qat.getInput() != rope.getResult() || !rope->hasOneUse())))
@@ -398,8 +397,12 @@ private:
       return failure();
     OpBuilder b(op);
     LoopEmitter e(b, op->getLoc());
-    SmallVector<Value> results =
-        llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
+    SmallVector<Value> results;
+    // An op the NPU computes: its operands are the kernel's inputs, in parameter order.
+    if (auto launch = op->getAttrOfType<IntegerAttr>(npu::kLaunchAttr))
+      results = npuLaunch(op, launch.getInt(), op->getOperands(), e);
+    else
+      results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
             .Case<graph::PositionsOp, graph::EmbeddingOp, graph::RmsNormOp, graph::RopeOp,
                   graph::HcExpandOp, graph::HcPreOp, graph::HcPostOp, graph::HcHeadOp,
                   graph::LinearOp, graph::GroupedLinearOp, graph::QatOp, graph::HadamardOp,
@@ -498,12 +501,6 @@ private:
   }
 
   SmallVector<Value> lowerOp(graph::RmsNormOp op, LoopEmitter &e) {
-    if (auto kernel = op->getAttrOfType<IntegerAttr>("npu.launch")) {
-      SmallVector<Value> inputs = {op.getInput()};
-      if (op.getWeight())
-        inputs.push_back(op.getWeight());
-      return npuLaunch(op, kernel.getInt(), inputs, e);
-    }
     Value in = e.buffer(op.getInput());
     Value weight = op.getWeight() ? e.buffer(op.getWeight()) : Value();
     Value out = e.allocLike(in, e.builder().getF32Type());
@@ -723,8 +720,6 @@ private:
   }
 
   SmallVector<Value> lowerOp(graph::LinearOp op, LoopEmitter &e) {
-    if (auto kernel = op->getAttrOfType<IntegerAttr>("npu.launch"))
-      return npuLaunch(op, kernel.getInt(), {op.getInput(), op.getWeight()}, e);
     Operation *producer = gemmPrologue.lookup(op);
     Value x = e.buffer(producer ? producer->getOperand(0) : op.getInput());
     auto type = cast<RankedTensorType>(op.getType());
@@ -749,9 +744,9 @@ private:
     return rows;
   }
 
-  /// An op the NPU computes (codegen/npu/Offload.cpp): the host code launches its kernel with
-  /// the op's GM buffers, in the kernel's parameter order (inputs, then the result), and the
-  /// row count (v4c_npu_launch, runtime/npu/Launch.h).
+  /// An op the NPU computes (codegen/npu/Offload.cpp, which makes its operands the kernel's
+  /// inputs): the host code launches its kernel with the op's GM buffers in parameter order
+  /// (inputs, then the result) and the row count (v4c_npu_launch, runtime/npu/Launch.h).
   SmallVector<Value> npuLaunch(Operation *op, int64_t kernel, ValueRange inputs, LoopEmitter &e) {
     OpBuilder &b = e.builder();
     Location loc = e.location();
@@ -847,9 +842,7 @@ private:
     });
     WeightRef w = weightRef(e, op.getRhs(), op.getRhsScale(), op);
     Value out = e.allocLike(x, b.getF32Type(), type.getShape());
-    Value rows = e.index(1);
-    for (int64_t i = 0; i + 1 < type.getRank(); ++i)
-      rows = e.muli(rows, e.dim(x, i));
+    Value rows = leadingRows(e, x, type);
     gemm(e, address(e, x), rows, w, e.index(0), e.index(0), e.index(0), e.index(w.rows),
          /*quantize=*/false, address(e, out), e.index(w.rows));
     return {e.tensor(out)};

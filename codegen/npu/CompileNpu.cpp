@@ -16,6 +16,8 @@ llvm::Error compileNpuArtifact(mlir::ModuleOp module, const Checkpoint &checkpoi
   extras.linkInputs = {V4C_NPU_LAUNCH_ARCHIVE};
   cpu::CpuOptions withOffload = options;
   withOffload.beforePlanning = [&](mlir::ModuleOp prepared) -> mlir::LogicalResult {
+    if (options.beforePlanning && mlir::failed(options.beforePlanning(prepared)))
+      return mlir::failure(); // the caller's hook sees the graph before the offload
     mlir::FailureOr<OffloadPlan> plan = offloadToNpu(prepared, arch);
     if (mlir::failed(plan))
       return mlir::failure();

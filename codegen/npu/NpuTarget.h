@@ -89,9 +89,6 @@ void registerNpuPasses();
 // Offload from the host program (`v4c compile --target npu`)
 //===----------------------------------------------------------------------===//
 
-/// On a graph op: the index of the NPU kernel the host code launches instead of computing it.
-constexpr llvm::StringLiteral kLaunchAttr = "npu.launch";
-
 struct OffloadPlan {
   mlir::OwningOpRef<mlir::ModuleOp> kernels; // the npu-dialect kernels, synchronized and planned
   std::vector<uint8_t> library;              // the same, serialized (a KernelLibrary)

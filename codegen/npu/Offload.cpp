@@ -11,8 +11,8 @@
 #include "ir/Npu/IR/NpuOps.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/Verifier.h"
+#include "llvm/ADT/StringSet.h"
 
 #include <flatbuffers/flatbuffers.h>
 
@@ -30,6 +30,27 @@ graph::ParamOp paramOf(ModuleOp module, Value weight) {
   return read ? module.lookupSymbol<graph::ParamOp>(read.getParamAttr()) : graph::ParamOp();
 }
 
+/// Makes `weight` (an operand reading `param`) read the f32 copy of it the artifact writer
+/// decodes from the checkpoint (`v4c.dequantize`), the layout the NPU kernels read.
+void readDecodedCopy(ModuleOp module, OpOperand &weight, graph::ParamOp param) {
+  MLIRContext *context = module.getContext();
+  auto type = RankedTensorType::get(cast<RankedTensorType>(weight.get().getType()).getShape(),
+                                    Float32Type::get(context));
+  std::string name = param.getSymName().str() + ".f32";
+  if (!module.lookupSymbol(name)) {
+    auto copy = OpBuilder::atBlockBegin(module.getBody())
+                    .create<graph::ParamOp>(param.getLoc(), StringAttr::get(context, name),
+                                            TypeAttr::get(type), StringAttr(), StringAttr());
+    copy->setAttr("v4c.dequantize", param.getSymNameAttr());
+  }
+  Value old = weight.get();
+  weight.set(OpBuilder(weight.getOwner())
+                 .create<graph::WeightOp>(weight.getOwner()->getLoc(), type,
+                                          FlatSymbolRefAttr::get(context, name)));
+  if (old.use_empty())
+    old.getDefiningOp()->erase();
+}
+
 } // namespace
 
 FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
@@ -38,7 +59,7 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
   plan.kernels = ModuleOp::create(module.getLoc());
   setModuleArch(*plan.kernels, arch);
   std::map<std::pair<int64_t, int64_t>, int32_t> kernelOf; // (N, K) → index
-  OpBuilder declare = OpBuilder::atBlockBegin(module.getBody());
+  int32_t kernels = 0; // kernels built so far: the next one's index
   Builder b(context);
 
   SmallVector<graph::LinearOp> linears;
@@ -51,8 +72,9 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
         isa<Float4E2M1FNType>(weightType.getElementType()))
       continue; // counted with the host's GEMMs below
     int64_t n = weightType.getDimSize(0), k = weightType.getDimSize(1);
-    auto [at, added] = kernelOf.try_emplace({n, k}, int32_t(kernelOf.size()));
+    auto [at, added] = kernelOf.try_emplace({n, k}, kernels);
     if (added) {
+      ++kernels;
       // Tiles chosen for decode (M up to 16 rows); a prefill re-reads each weight tile once
       // per 16 rows (mostly L2 hits). Per-M kernel variants are future work.
       GemmShape shape{16, n, k, b.getF32Type(), b.getF32Type(), /*dynamicM=*/true};
@@ -63,38 +85,24 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
       buildGemmKernel(*plan.kernels, "gemm_" + std::to_string(n) + "x" + std::to_string(k),
                       shape, tiling);
     }
-    // The weight as the cube reads it: f32 [N, K], decoded from the checkpoint when written.
-    std::string decoded = param.getSymName().str() + ".f32";
-    if (!module.lookupSymbol(decoded)) {
-      auto copy = declare.create<graph::ParamOp>(
-          param.getLoc(), b.getStringAttr(decoded),
-          TypeAttr::get(RankedTensorType::get({n, k}, b.getF32Type())), StringAttr(), StringAttr());
-      copy->setAttr("v4c.dequantize", b.getStringAttr(param.getSymName()));
+    // The weight as the cube reads it, no scale: the f32 copy carries it.
+    readDecodedCopy(module, linear.getWeightMutable(), param);
+    if (Value scale = linear.getScale()) {
+      linear.getScaleMutable().clear();
+      if (scale.use_empty())
+        scale.getDefiningOp()->erase();
     }
-    OpBuilder rewrite(linear);
-    auto weight = rewrite.create<graph::WeightOp>(
-        linear.getLoc(), RankedTensorType::get({n, k}, b.getF32Type()),
-        FlatSymbolRefAttr::get(context, decoded));
-    auto launch = rewrite.create<graph::LinearOp>(linear.getLoc(), linear.getType(),
-                                                  linear.getInput(), weight, Value(),
-                                                  DenseI64ArrayAttr());
-    launch->setAttr(graph::PrecisionAttr::kName,
+    linear.removeBlockAttr();
+    linear->setAttr(graph::PrecisionAttr::kName,
                     graph::PrecisionAttr::get(context, b.getF32Type(), b.getF32Type(), 0,
                                               graph::GemmKind::emulated));
-    launch->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
-    linear.replaceAllUsesWith(launch.getResult());
-    Value oldWeight = linear.getWeight(), oldScale = linear.getScale();
-    linear.erase();
-    for (Value v : {oldWeight, oldScale})
-      if (v && v.use_empty())
-        v.getDefiningOp()->erase();
+    linear->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
     ++plan.launchSites["GEMM"];
   }
   // RMS norms whose rows fit the vector kernel, weights decoded to f32 like the linears'.
   std::map<std::tuple<int64_t, bool, double>, int32_t> normKernelOf; // (width, weighted, eps)
   SmallVector<graph::RmsNormOp> norms;
   module.walk([&](graph::RmsNormOp op) { norms.push_back(op); });
-  int32_t nextKernel = int32_t(kernelOf.size());
   for (graph::RmsNormOp norm : norms) {
     int64_t width = cast<RankedTensorType>(norm.getType()).getShape().back();
     graph::ParamOp param = norm.getWeight() ? paramOf(module, norm.getWeight()) : graph::ParamOp();
@@ -102,35 +110,20 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
       continue;
     bool weighted = bool(param);
     double eps = norm.getEps().convertToDouble();
-    auto [at, added] = normKernelOf.try_emplace({width, weighted, eps}, nextKernel);
+    auto [at, added] = normKernelOf.try_emplace({width, weighted, eps}, kernels);
     if (added) {
-      ++nextKernel;
+      ++kernels;
       buildRmsNormKernel(*plan.kernels,
                          "rms_norm_" + std::to_string(width) + (weighted ? "_w" : "") + "_" +
                              std::to_string(at->second),
                          width, weighted, eps, arch.vectorCores);
     }
-    if (weighted) {
-      std::string decoded = param.getSymName().str() + ".f32";
-      if (!module.lookupSymbol(decoded)) {
-        auto copy = declare.create<graph::ParamOp>(
-            param.getLoc(), b.getStringAttr(decoded),
-            TypeAttr::get(RankedTensorType::get({width}, b.getF32Type())), StringAttr(),
-            StringAttr());
-        copy->setAttr("v4c.dequantize", b.getStringAttr(param.getSymName()));
-      }
-      OpBuilder rewrite(norm);
-      Value old = norm.getWeight();
-      norm.getWeightMutable().assign(rewrite.create<graph::WeightOp>(
-          norm.getLoc(), RankedTensorType::get({width}, b.getF32Type()),
-          FlatSymbolRefAttr::get(context, decoded)));
-      if (old.use_empty())
-        old.getDefiningOp()->erase();
-    }
+    if (weighted)
+      readDecodedCopy(module, norm.getWeightMutable()[0], param);
     norm->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
     ++plan.launchSites["RMSNorm"];
   }
-  plan.kernelCount = kernelOf.size() + normKernelOf.size();
+  plan.kernelCount = size_t(kernels);
 
   // What still multiplies matrices in the host code.
   module.walk([&](Operation *op) {
@@ -141,8 +134,10 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
       ++plan.hostGemms[op->getName().stripDialect().str()];
   });
   // Parameters no longer read (the FP8 weights and scales now decoded) leave the artifact.
+  llvm::StringSet<> read;
+  module.walk([&](graph::WeightOp op) { read.insert(op.getParam()); });
   for (auto param : llvm::make_early_inc_range(module.getOps<graph::ParamOp>()))
-    if (SymbolTable::symbolKnownUseEmpty(param, module))
+    if (!read.contains(param.getSymName()))
       param.erase();
 
   for (auto kernel : plan.kernels->getOps<func::FuncOp>())

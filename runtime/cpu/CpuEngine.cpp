@@ -100,9 +100,7 @@ public:
 
   std::vector<float> mtpLogits(int64_t k, const std::vector<int32_t> &nextTokens,
                                std::string &error) override {
-    MtpFn mtp = library ? reinterpret_cast<MtpFn>(dlsym(
-                              library, ("_mlir_ciface_mtp" + std::to_string(k)).c_str()))
-                        : nullptr;
+    MtpFn mtp = k >= 0 && size_t(k) < mtpFns.size() ? mtpFns[k] : nullptr;
     if (!mtp) {
       error = library ? "the model has no MTP module " + std::to_string(k)
                       : "MTP modules are not linked into standalone executables yet";
@@ -171,6 +169,16 @@ private:
     setThreadsFn = reinterpret_cast<void (*)(int)>(dlsym(library, "v4c_set_num_threads"));
     if (!forwardFn)
       return fail(error, artifact->path() + ": the code has no 'forward' entry point");
+    // MTP modules, by index, once: the entry points the artifact lists ("mtp0", ...).
+    for (const artifact::EntryPoint &entry : artifact->entryPoints())
+      if (entry.name.rfind("mtp", 0) == 0) {
+        size_t index = std::strtoul(entry.name.c_str() + 3, nullptr, 10);
+        if (index >= 64) // V4 has one or two; a bigger index is not a model's
+          continue;
+        if (mtpFns.size() <= index)
+          mtpFns.resize(index + 1, nullptr);
+        mtpFns[index] = reinterpret_cast<MtpFn>(dlsym(library, entry.symbol.c_str()));
+      }
     return true;
   }
 
@@ -179,6 +187,7 @@ private:
   const artifact::SegmentView *weights = nullptr;
   void *library = nullptr;
   ForwardFn forwardFn = nullptr;
+  std::vector<MtpFn> mtpFns; // by module index; null where the code has none
   void (*setThreadsFn)(int) = nullptr;
   uint8_t *state = nullptr;
   uint64_t stateBytes = 0;

@@ -493,18 +493,27 @@ bool BlockRun::mmad(const fb::Instr &in) {
   if (!problem_.empty())
     return false;
   if (pa && pb && pc) {
+    // A's rows and B's columns decoded once, in K order: A(r, kk) from the 16 x k0 ZZ
+    // fractals, B(kk, col) from the k0 x 16 ZN ones.
+    std::vector<float> rowsA(size_t(m * k)), colsB(size_t(n * k));
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t kk = 0; kk < k; ++kk)
+        rowsA[r * k + kk] = loadElement(
+            ta, pa + ((r / 16) * k1 + kk / k0) * 512 + (r % 16) * 32, kk % k0);
+    for (int64_t col = 0; col < n; ++col)
+      for (int64_t kk = 0; kk < k; ++kk)
+        colsB[col * k + kk] = loadElement(
+            tb, pb + ((kk / k0) * n1 + col / 16) * 512 + (col % 16) * 32, kk % k0);
     for (int64_t r = 0; r < m; ++r)
       for (int64_t col = 0; col < n; ++col) {
         float *out = reinterpret_cast<float *>(pc + ((col / 16) * m1 + r / 16) * 1024 +
                                                (r % 16) * 64 + (col % 16) * 4);
+        const float *x = &rowsA[r * k], *y = &colsB[col * k];
         float acc = accumulate ? *out : 0.0f;
-        for (int64_t t = 0; t < k1; ++t) {
-          // One k0-wide step: a 16 x k0 fractal of A (ZZ) against a k0 x 16 one of B (ZN).
-          const uint8_t *rowA = pa + ((r / 16) * k1 + t) * 512 + (r % 16) * 32;
-          const uint8_t *colB = pb + (t * n1 + col / 16) * 512 + (col % 16) * 32;
+        for (int64_t step = 0; step < k; step += k0) { // one k0-wide cube step at a time
           float sum = 0.0f;
-          for (int64_t kk = 0; kk < k0 && t * k0 + kk < k; ++kk)
-            sum += loadElement(ta, rowA, kk) * loadElement(tb, colB, kk);
+          for (int64_t kk = step; kk < std::min(k, step + k0); ++kk)
+            sum += x[kk] * y[kk];
           acc += sum;
         }
         *out = acc;
@@ -675,10 +684,12 @@ bool BlockRun::flag(const fb::Instr &in) {
                 std::to_string(arch_.eventIds) + ")");
   Pipe src = Pipe(in.pipe()), dst = Pipe(in.pipe2());
   Flag &f = flags_[(int(src) * kNumPipes + int(dst)) * arch_.eventIds + id];
-  std::string name = std::string(pipeName(src)) + "->" + pipeName(dst) + " id " + std::to_string(id);
+  auto name = [&] {
+    return std::string(pipeName(src)) + "->" + pipeName(dst) + " id " + std::to_string(id);
+  };
   if (in.op() == Opcode::SET_FLAG) {
     if (f.set)
-      return fail("sets flag " + name + ", which is already set (binary flags: a wait is missing)");
+      return fail("sets flag " + name() + ", which is already set (binary flags: a wait is missing)");
     // Fires when the earlier work of the source pipe is done and its results are visible.
     uint64_t start = std::max(issue_, busyUntil_[int(src)]);
     busyUntil_[int(src)] = start;
@@ -686,7 +697,7 @@ bool BlockRun::flag(const fb::Instr &in) {
     return true;
   }
   if (!f.set)
-    return fail("waits for flag " + name + ", which nothing set before (deadlock)");
+    return fail("waits for flag " + name() + ", which nothing set before (deadlock)");
   uint64_t start = std::max(issue_, busyUntil_[int(dst)]);
   busyUntil_[int(dst)] = std::max(start, f.time);
   if (dst == Pipe::S) // the scalar unit itself waits: nothing is issued before the flag

@@ -322,21 +322,21 @@ int runCompile() {
   if (!compileReport.empty() && !(reportBandwidth > 0 && reportPeak > 0))
     return fail(llvm::createStringError("--report-bandwidth and --report-peak must be positive"));
   if (!compileReport.empty()) {
-    // The report looks at the graph after the graph-level passes, on a copy: the compile
-    // below runs them on the original.
-    progress.stage("writing the report to " + compileReport);
-    mlir::OwningOpRef<mlir::ModuleOp> copy(module->clone());
-    mlir::PassManager pm(&context);
-    if (mlir::failed(cpu::addGraphPipeline(pm, options)) || mlir::failed(pm.run(*copy)))
-      return fail(llvm::createStringError("the graph passes failed (see the diagnostics above)"));
+    // The report looks at the graph right after the graph-level passes, which the compile
+    // runs once (before any target's offload and the memory plan).
     ReportOptions report;
     report.bandwidth = reportBandwidth * 1e9;
     report.peakFlops = reportPeak * 1e9;
     report.pipeline = cpu::graphPipelineText(options);
     report.layers = (*checkpoint)->config().numHiddenLayers;
-    if (llvm::Error e = writeCompileReport(*copy, compileReport, report))
-      return fail(std::move(e));
-    progress.finish();
+    options.beforePlanning = [report, &progress](mlir::ModuleOp passed) -> mlir::LogicalResult {
+      progress.stage("writing the report to " + compileReport);
+      if (llvm::Error e = writeCompileReport(passed, compileReport, report)) {
+        llvm::WithColor::error(llvm::errs(), "v4c") << llvm::toString(std::move(e)) << "\n";
+        return mlir::failure();
+      }
+      return mlir::success();
+    };
   }
   bool exe = compileEmit == EmitKind::Executable;
   std::string artifactPath = exe ? compileOut + ".v4a" : std::string(compileOut);

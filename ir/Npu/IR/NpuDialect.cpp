@@ -197,7 +197,7 @@ LogicalResult NpuDialect::verifyOperationAttribute(Operation *op, NamedAttribute
         return op->emitError() << "kernel arguments are GM addresses (index)";
     return success();
   }
-  if (attribute.getName() == "npu.launch") {
+  if (attribute.getName() == kLaunchAttr) {
     if (!isa<IntegerAttr>(attribute.getValue()))
       return op->emitError() << "npu.launch is the index of an NPU kernel (an integer)";
     return success();

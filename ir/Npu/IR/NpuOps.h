@@ -18,6 +18,8 @@ namespace v4c::npu {
 /// Attribute names.
 constexpr llvm::StringLiteral kArchAttr = "npu.arch";     // on the module
 constexpr llvm::StringLiteral kKernelAttr = "npu.kernel"; // on a kernel func.func
+/// On a graph op: the index of the NPU kernel the host code launches instead of computing it.
+constexpr llvm::StringLiteral kLaunchAttr = "npu.launch";
 
 /// What the verifiers check against, read from the module's npu.arch attribute:
 ///   {name = "910b", capacity = {l1 = 524288, ...}, alignment = {l1 = 32, ...},
