@@ -746,7 +746,8 @@ private:
 
   /// An op the NPU computes (codegen/npu/Offload.cpp, which makes its operands the kernel's
   /// inputs): the host code launches its kernel with the op's GM buffers in parameter order
-  /// (inputs, then the result) and the row count (v4c_npu_launch, runtime/npu/Launch.h).
+  /// (inputs, then the result), the row count (all but the last dim) and the token count (the
+  /// first dim) (v4c_npu_launch, runtime/npu/Launch.h).
   SmallVector<Value> npuLaunch(Operation *op, int64_t kernel, ValueRange inputs, LoopEmitter &e) {
     OpBuilder &b = e.builder();
     Location loc = e.location();
@@ -772,7 +773,7 @@ private:
     b.create<func::CallOp>(loc, decl,
                            ValueRange{e.i32(int32_t(kernel)), buffers[0], buffers[1], buffers[2],
                                       buffers[3], b.create<arith::IndexCastOp>(loc, i64, rows),
-                                      e.i64(0)});
+                                      b.create<arith::IndexCastOp>(loc, i64, e.dim(x, 0))});
     return {e.tensor(out)};
   }
 

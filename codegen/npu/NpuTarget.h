@@ -67,9 +67,25 @@ mlir::func::FuncOp buildGemmKernel(mlir::ModuleOp module, llvm::StringRef name,
 /// Whether rows of `width` f32 fit the RMSNorm vector kernel (whole repeats, one reduction).
 bool rmsNormFitsVectorKernel(int64_t width);
 /// Appends an AIV kernel: y[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) (· w), params x
-/// (w) y, scalar rows.
+/// (w) y. Vector kernels take two scalars: rows (all dims but the last) and tokens (the first).
 mlir::func::FuncOp buildRmsNormKernel(mlir::ModuleOp module, llvm::StringRef name, int64_t width,
                                       bool weighted, double eps, int64_t blockDim);
+
+/// Whether rows of `width` f32 rotating their last `ropeDim` channels fit the RoPE kernel.
+bool ropeFitsVectorKernel(int64_t width, int64_t ropeDim);
+/// Appends an AIV kernel rotating the interleaved pairs of the last 2·|invFreqs| channels of
+/// each of `heads` rows of `width` per token, at the token's position (i64; `inverse`: the
+/// conjugate rotation); params x positions y (and three constant tables).
+mlir::func::FuncOp buildRopeKernel(mlir::ModuleOp module, llvm::StringRef name, int64_t heads,
+                                   int64_t width, llvm::ArrayRef<float> invFreqs, bool inverse,
+                                   int64_t blockDim);
+
+/// Whether rows of `width` f32 fit the SwiGLU kernel.
+bool swigluFitsVectorKernel(int64_t width);
+/// Appends an AIV kernel: y = silu(min(g, limit)) · clamp(u, -limit, limit) (limit 0: no
+/// clamp), params gate up y.
+mlir::func::FuncOp buildSwigluKernel(mlir::ModuleOp module, llvm::StringRef name, int64_t width,
+                                     double limit, int64_t blockDim);
 
 //===----------------------------------------------------------------------===//
 // Passes over kernels (also registered for v4c-opt)
@@ -100,7 +116,7 @@ struct OffloadPlan {
 /// Moves what the NPU can run out of `module` (after the graph passes, before memory
 /// planning): graph.linear ops without activation quantization become npu.launch sites of cube
 /// GEMM kernels, their weights f32 parameters decoded at compile time (v4c.dequantize);
-/// graph.rms_norm ops whose rows fit it, of the RMSNorm vector kernel.
+/// graph.rms_norm, graph.rope and graph.swiglu ops whose rows fit them, of vector kernels.
 mlir::FailureOr<OffloadPlan> offloadToNpu(mlir::ModuleOp module, const Arch &arch);
 
 /// Serializes every kernel of `module` (after sync and planning) into a KernelLibrary.

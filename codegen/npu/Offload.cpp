@@ -3,12 +3,13 @@
 // that is every graph.linear whose activations are not quantized (precision mode dequant): it
 // becomes a launch of a cube GEMM kernel (one kernel per weight shape, M given per launch), and
 // its weight an f32 copy decoded at compile time (`v4c.dequantize`), the layout the cube reads;
-// and every graph.rms_norm whose rows fit the vector kernel (a launch on the vector cores).
-// Everything else still runs in the host code.
+// and every graph.rms_norm, graph.rope and graph.swiglu whose rows fit the vector kernels (a
+// launch on the vector cores). Everything else still runs in the host code.
 #include "codegen/npu/NpuTarget.h"
 
 #include "ir/Graph/IR/GraphOps.h"
 #include "ir/Npu/IR/NpuOps.h"
+#include "runtime/reference/Kernels.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Verifier.h"
@@ -122,6 +123,51 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
       readDecodedCopy(module, norm.getWeightMutable()[0], param);
     norm->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
     ++plan.launchSites["RMSNorm"];
+  }
+  // RoPE on rows whose rotated channels fit the kernel; positions read per token.
+  std::map<std::tuple<int64_t, int64_t, const void *, bool>, int32_t> ropeKernelOf; // rope attr uniqued
+  SmallVector<graph::RopeOp> ropes;
+  module.walk([&](graph::RopeOp op) { ropes.push_back(op); });
+  for (graph::RopeOp rope : ropes) {
+    ArrayRef<int64_t> shape = cast<RankedTensorType>(rope.getType()).getShape();
+    int64_t width = shape.back(), heads = 1;
+    for (int64_t dim : shape.drop_front().drop_back())
+      heads *= dim;
+    graph::RopeAttr attr = rope.getRope();
+    if (shape.size() < 2 || ShapedType::isDynamicShape(shape.drop_front()) ||
+        !ropeFitsVectorKernel(width, attr.getDim()))
+      continue;
+    auto [at, added] = ropeKernelOf.try_emplace(
+        {width, heads, attr.getAsOpaquePointer(), rope.getInverse()}, kernels);
+    if (added) {
+      ++kernels;
+      std::vector<float> freqs =
+          reference::ropeInvFreqs(attr.getDim(), attr.theta(), attr.yarnFactor(),
+                                  attr.getYarnOriginal(), attr.betaFast(), attr.betaSlow());
+      buildRopeKernel(*plan.kernels, "rope_" + std::to_string(at->second), heads, width, freqs,
+                      rope.getInverse(), arch.vectorCores);
+    }
+    rope->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
+    ++plan.launchSites["RoPE"];
+  }
+  // SwiGLU on rows that fit the kernel.
+  std::map<std::pair<int64_t, double>, int32_t> swigluKernelOf;
+  SmallVector<graph::SwigluOp> swiglus;
+  module.walk([&](graph::SwigluOp op) { swiglus.push_back(op); });
+  for (graph::SwigluOp swiglu : swiglus) {
+    auto type = cast<RankedTensorType>(swiglu.getType());
+    int64_t width = type.getShape().back();
+    double limit = swiglu.getLimit().convertToDouble();
+    if (type.getRank() != 2 || !swigluFitsVectorKernel(width))
+      continue;
+    auto [at, added] = swigluKernelOf.try_emplace({width, limit}, kernels);
+    if (added) {
+      ++kernels;
+      buildSwigluKernel(*plan.kernels, "swiglu_" + std::to_string(at->second), width, limit,
+                        arch.vectorCores);
+    }
+    swiglu->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
+    ++plan.launchSites["SwiGLU"];
   }
   plan.kernelCount = size_t(kernels);
 

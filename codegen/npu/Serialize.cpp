@@ -56,10 +56,18 @@ public:
     auto bytes = attr.getAs<DenseI64ArrayAttr>("param_bytes");
     auto perUnit = attr.getAs<DenseI64ArrayAttr>("param_bytes_per_unit");
     auto outputs = attr.getAs<DenseBoolArrayAttr>("outputs");
+    auto constants = attr.getAs<DictionaryAttr>("constants");
+    auto unitScalars = attr.getAs<DenseI64ArrayAttr>("param_unit_scalars");
     for (size_t i = 0; i < names.size(); ++i) {
       int64_t unit = perUnit ? perUnit[i] : 0;
-      params.push_back(fb::CreateParam(fbb, fbb.CreateString(cast<StringAttr>(names[i]).str()),
-                                       bytes[i], outputs[i], uint64_t(unit), unit ? 0 : -1));
+      int unitScalar = !unit ? -1 : unitScalars ? int(unitScalars[i]) : 0;
+      StringRef name = cast<StringAttr>(names[i]).getValue();
+      flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data;
+      if (auto table = constants ? constants.getAs<DenseArrayAttr>(name) : DenseArrayAttr())
+        data = fbb.CreateVector(reinterpret_cast<const uint8_t *>(table.getRawData().data()),
+                                table.getRawData().size());
+      params.push_back(fb::CreateParam(fbb, fbb.CreateString(name.str()), bytes[i], outputs[i],
+                                       uint64_t(unit), unitScalar, data));
     }
     std::vector<flatbuffers::Offset<flatbuffers::String>> scalars;
     if (scalarNames)
@@ -139,11 +147,12 @@ private:
       return llvm::StringSwitch<fb::Opcode>(kind)
           .Case("exp", fb::Opcode::VEXP).Case("abs", fb::Opcode::VABS)
           .Case("sqrt", fb::Opcode::VSQRT).Case("recip", fb::Opcode::VRECIP)
+          .Case("sin", fb::Opcode::VSIN).Case("cos", fb::Opcode::VCOS)
           .Default(fb::Opcode::VCOPY);
     else if constexpr (std::is_same_v<Op, VScalarOp>)
       return llvm::StringSwitch<fb::Opcode>(kind)
           .Case("add", fb::Opcode::VADDS).Case("mul", fb::Opcode::VMULS)
-          .Default(fb::Opcode::VMAXS);
+          .Case("max", fb::Opcode::VMAXS).Default(fb::Opcode::VMINS);
     else
       return kind == "sum" ? fb::Opcode::VREDUCE_SUM : fb::Opcode::VREDUCE_MAX;
   }
@@ -245,6 +254,11 @@ private:
           instr(vectorOpcode(vec), -1, args, f);
           return success();
         })
+        .Case<VGatherOp>([&](VGatherOp gather) {
+          instr(fb::Opcode::VGATHER, -1, ops(gather->getOperands())); // f32 lanes
+          return success();
+        })
+        .Case<IntToFloatOp>([&](auto) { return scalar(fb::Opcode::ITOF); })
         .Case<LoadScalarOp>([&](LoadScalarOp load) {
           instr(fb::Opcode::LDS, define(load.getBits()), {operand(load.getAddress())});
           return success();

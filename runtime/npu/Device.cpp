@@ -39,14 +39,18 @@ void NpuDevice::launch(int32_t index, void *const buffers[4], const int64_t scal
   const fb::Kernel &kernel = *library_->kernels()->Get(index);
   size_t params = kernel.params() ? kernel.params()->size() : 0;
   size_t scalarCount = kernel.scalars() ? kernel.scalars()->size() : 0;
-  if (params > 4 || scalarCount > 2) {
+  std::vector<int64_t> args(scalars, scalars + scalarCount);
+  std::vector<GmBinding> bindings;
+  size_t passed = 0; // the host passes a buffer for each param but the constant ones
+  for (size_t i = 0; i < params && passed <= 4; ++i)
+    bindings.push_back(isConstant(kernel, i) ? constantBinding(kernel, i)
+                       : passed < 4 ? GmBinding{static_cast<uint8_t *>(buffers[passed++]),
+                                                paramBytes(kernel, i, args)}
+                                    : GmBinding{nullptr, uint64_t(++passed)});
+  if (passed > 4 || scalarCount > 2) {
     error_ = "NPU kernel " + std::to_string(index) + " takes more arguments than a launch passes";
     return;
   }
-  std::vector<int64_t> args(scalars, scalars + scalarCount);
-  std::vector<GmBinding> bindings;
-  for (size_t i = 0; i < params; ++i)
-    bindings.push_back({static_cast<uint8_t *>(buffers[i]), paramBytes(kernel, i, args)});
   SimOptions sim;
   sim.checkRaces = options_.checkRaces;
   sim.trace = options_.trace && options_.trace->size() < options_.maxTraceEvents ? options_.trace

@@ -122,6 +122,7 @@ Pipe pipeOf(const fb::Instr &in) {
   case Opcode::SET_FLAG: return Pipe(in.pipe());
   case Opcode::WAIT_FLAG: return Pipe(in.pipe2());
   case Opcode::BARRIER: return in.pipe() == fb::Pipe::ALL ? Pipe::S : Pipe(in.pipe());
+  case Opcode::VMINS: case Opcode::VSIN: case Opcode::VCOS: case Opcode::VGATHER: return Pipe::V;
   default:
     return in.op() >= Opcode::VADD && in.op() <= Opcode::SET_MASK ? Pipe::V : Pipe::S;
   }
@@ -130,7 +131,8 @@ Pipe pipeOf(const fb::Instr &in) {
 /// Operand count of each opcode (Kernel.fbs).
 int operandCount(Opcode op) {
   switch (op) {
-  case Opcode::LI: case Opcode::PARAM: case Opcode::SCALAR: case Opcode::LDS: return 1;
+  case Opcode::LI: case Opcode::PARAM: case Opcode::SCALAR: case Opcode::LDS: case Opcode::ITOF:
+    return 1;
   case Opcode::ADD: case Opcode::SUB: case Opcode::MUL: case Opcode::DIV: case Opcode::REM:
   case Opcode::IMIN: case Opcode::IMAX: return 2;
   case Opcode::BLOCK_IDX: case Opcode::BLOCK_NUM: case Opcode::END_LOOP: case Opcode::BARRIER: return 0;
@@ -142,15 +144,19 @@ int operandCount(Opcode op) {
   case Opcode::VADD: case Opcode::VSUB: case Opcode::VMUL: case Opcode::VMAX: case Opcode::VMIN:
   case Opcode::VDIV: return 10;
   case Opcode::VEXP: case Opcode::VABS: case Opcode::VSQRT: case Opcode::VRECIP: case Opcode::VCOPY:
+  case Opcode::VSIN: case Opcode::VCOS:
     return 7;
-  case Opcode::VADDS: case Opcode::VMULS: case Opcode::VMAXS: return 8;
+  case Opcode::VADDS: case Opcode::VMULS: case Opcode::VMAXS: case Opcode::VMINS: return 8;
+  case Opcode::VGATHER: return 4;
   case Opcode::VDUP: case Opcode::VREDUCE_SUM: case Opcode::VREDUCE_MAX: return 5;
   case Opcode::SET_MASK: case Opcode::SET_FLAG: case Opcode::WAIT_FLAG: return 1;
   }
   return -1;
 }
 
-bool hasDst(Opcode op) { return op <= Opcode::LOOP && op != Opcode::END_LOOP; }
+bool hasDst(Opcode op) {
+  return (op <= Opcode::LOOP && op != Opcode::END_LOOP) || op == Opcode::ITOF;
+}
 
 unsigned bytesOf(DType type) { return std::max(1u, dtypeBits(type) / 8); }
 
@@ -214,6 +220,7 @@ private:
   bool mmad(const fb::Instr &in);
   bool fixpipe(const fb::Instr &in);
   bool vector(const fb::Instr &in);
+  bool gather(const fb::Instr &in, DType type, int64_t lanes, int64_t active);
   bool flag(const fb::Instr &in);
 
   const Arch &arch_;
@@ -583,15 +590,16 @@ bool BlockRun::vector(const fb::Instr &in) {
     sources = 2;
     break;
   case Opcode::VDIV: sources = 2; cost = "div"; break;
-  case Opcode::VEXP: sources = 1; cost = "exp"; break;
+  case Opcode::VEXP: case Opcode::VSIN: case Opcode::VCOS: sources = 1; cost = "exp"; break;
   case Opcode::VSQRT: case Opcode::VRECIP: sources = 1; cost = "div"; break;
   case Opcode::VABS: sources = 1; cost = "unary"; break;
   case Opcode::VCOPY: sources = 1; cost = "copy"; break;
-  case Opcode::VADDS: case Opcode::VMULS: case Opcode::VMAXS:
+  case Opcode::VADDS: case Opcode::VMULS: case Opcode::VMAXS: case Opcode::VMINS:
     sources = 1; scalar = true; cost = "scalar";
     break;
   case Opcode::VDUP: sources = 0; scalar = true; cost = "copy"; break;
   case Opcode::VREDUCE_SUM: case Opcode::VREDUCE_MAX: sources = 1; reduce = true; cost = "reduce"; break;
+  case Opcode::VGATHER: return gather(in, type, lanes, active);
   default: return fail("unknown vector opcode");
   }
   int at = 1 + sources;
@@ -649,6 +657,8 @@ bool BlockRun::vector(const fb::Instr &in) {
       case Opcode::VMAX: z = std::isnan(x) || std::isnan(y) ? std::numeric_limits<float>::quiet_NaN() : std::max(x, y); break;
       case Opcode::VMIN: z = std::isnan(x) || std::isnan(y) ? std::numeric_limits<float>::quiet_NaN() : std::min(x, y); break;
       case Opcode::VEXP: z = std::exp(x); break;
+      case Opcode::VSIN: z = std::sin(x); break;
+      case Opcode::VCOS: z = std::cos(x); break;
       case Opcode::VABS: z = std::fabs(x); break;
       case Opcode::VSQRT: z = std::sqrt(x); break;
       case Opcode::VRECIP: z = 1.0f / x; break;
@@ -656,6 +666,7 @@ bool BlockRun::vector(const fb::Instr &in) {
       case Opcode::VADDS: z = x + scalarValue; break;
       case Opcode::VMULS: z = x * scalarValue; break;
       case Opcode::VMAXS: z = std::isnan(x) ? x : std::max(x, scalarValue); break;
+      case Opcode::VMINS: z = std::isnan(x) ? x : std::min(x, scalarValue); break;
       case Opcode::VDUP: z = scalarValue; break;
       case Opcode::VREDUCE_SUM: result += x; continue;
       case Opcode::VREDUCE_MAX: result = std::isnan(x) || std::isnan(result) ? std::numeric_limits<float>::quiet_NaN() : std::max(result, x); continue;
@@ -667,6 +678,46 @@ bool BlockRun::vector(const fb::Instr &in) {
       storeElement(type, ub + base[0], uint64_t(r), result);
   }
   const VectorCost *c = arch_.vectorCost(cost);
+  occupy(pipe_, c->head + uint64_t(c->slope) * uint64_t(repeats), "vector");
+  return true;
+}
+
+/// VGATHER: lane i of dst gets the f32 at src + offsets[i] (u32 bytes). The source lanes read
+/// depend on the data, so a timing-only run checks only the offsets and dst.
+bool BlockRun::gather(const fb::Instr &in, DType type, int64_t lanes, int64_t active) {
+  if (type != DType::F32)
+    return fail("VGATHER moves f32 lanes");
+  int64_t dst = value(0), src = value(1), offsets = value(2), repeats = value(3);
+  if (repeats < 0 || repeats > 255)
+    return fail("vector repeats must be in [0, 255]");
+  std::vector<float> lane(size_t(lanes), 0.0f);
+  for (int64_t r = 0; r < repeats; ++r) {
+    int64_t at = r * arch_.vectorRepeatBytes;
+    for (int64_t l = 0; l < active; l += 8) {
+      access(Space::UB, offsets + at + l * 4, 32, false);
+      if (!problem_.empty())
+        return false;
+    }
+    if (options_.functional)
+      for (int64_t l = 0; l < active; ++l) {
+        uint32_t offset;
+        std::memcpy(&offset, local_[int(Space::UB)].data() + offsets + at + l * 4, 4);
+        if (offset % 4 != 0)
+          return fail("VGATHER offset " + std::to_string(offset) + " is not a multiple of 4");
+        const uint8_t *from = access(Space::UB, src + int64_t(offset), 4, false, false);
+        if (!problem_.empty())
+          return false;
+        std::memcpy(&lane[size_t(l)], from, 4);
+      }
+    for (int64_t l = 0; l < active; l += 8) {
+      uint8_t *to = access(Space::UB, dst + at + l * 4, 32, true);
+      if (!problem_.empty())
+        return false;
+      if (options_.functional)
+        std::memcpy(to, &lane[size_t(l)], size_t(std::min<int64_t>(8, active - l) * 4));
+    }
+  }
+  const VectorCost *c = arch_.vectorCost("convert"); // [A] a gather costs like a conversion
   occupy(pipe_, c->head + uint64_t(c->slope) * uint64_t(repeats), "vector");
   return true;
 }
@@ -823,6 +874,7 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
       regs_[dst] = int64_t(bits);
       break;
     }
+    case Opcode::ITOF: regs_[dst] = int64_t(bitsOf(float(value(0)))); break;
     case Opcode::LOOP: {
       int64_t lower = value(0), upper = value(1), step = value(2);
       if (step <= 0) {
@@ -888,6 +940,8 @@ bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, siz
   for (const fb::Param *p : *kernel.params())
     if (!p->name() || p->unit_scalar() < -1 || p->unit_scalar() >= int(wanted))
       return error = "a parameter without a name or with a size scalar out of range", false;
+    else if (p->data() && p->writes())
+      return error = "constant parameter '" + p->name()->str() + "' is written", false;
   bool cube = kernel.core() == fb::CoreType::AIC;
   int depth = 0;
   for (size_t pc = 0; pc < kernel.code()->size(); ++pc) {
@@ -943,6 +997,15 @@ bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, siz
 }
 
 } // namespace
+
+bool isConstant(const fb::Kernel &kernel, size_t index) {
+  return kernel.params()->Get(index)->data() != nullptr;
+}
+
+GmBinding constantBinding(const fb::Kernel &kernel, size_t index) {
+  const flatbuffers::Vector<uint8_t> *data = kernel.params()->Get(index)->data();
+  return {const_cast<uint8_t *>(data->data()), data->size()};
+}
 
 uint64_t paramBytes(const fb::Kernel &kernel, size_t index, const std::vector<int64_t> &scalars) {
   const fb::Param *p = kernel.params()->Get(index);

@@ -77,6 +77,11 @@ bool simulate(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBi
               const std::vector<int64_t> &scalars, const SimOptions &options, LaunchStats &stats,
               std::string &error);
 
+/// Whether parameter `index` of `kernel` is a constant shipped with it (Param.data), and its
+/// binding: the kernel binary's own bytes (read-only: the simulator refuses writes to inputs).
+bool isConstant(const fb::Kernel &kernel, size_t index);
+GmBinding constantBinding(const fb::Kernel &kernel, size_t index);
+
 /// The bytes parameter `index` of `kernel` spans for these scalar arguments.
 uint64_t paramBytes(const fb::Kernel &kernel, size_t index, const std::vector<int64_t> &scalars);
 

@@ -19,7 +19,9 @@
 #include <flatbuffers/flatbuffers.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <random>
 
@@ -82,6 +84,20 @@ protected:
       ADD_FAILURE() << "the kernel did not compile";
       return nullptr;
     }
+    return compiled;
+  }
+
+  /// A vector kernel `build` appends, through the whole pipeline for the 910B.
+  std::unique_ptr<Compiled> compileVector(const std::function<void(mlir::ModuleOp)> &build) {
+    std::string error;
+    EXPECT_TRUE(builtinArch("910b", arch, error)) << error;
+    mlir::OwningOpRef<mlir::ModuleOp> module =
+        mlir::ModuleOp::create(mlir::UnknownLoc::get(context.get()));
+    setModuleArch(*module, arch);
+    build(*module);
+    auto compiled = std::make_unique<Compiled>();
+    if (!compile(*module, *compiled))
+      return nullptr;
     return compiled;
   }
 
@@ -370,7 +386,7 @@ TEST_F(NpuKernelTest, RmsNormKernelMatchesTheReference) {
         for (int64_t r = 0; r < rows; ++r)
           ref::rmsNorm(expected.data() + r * width, width, weighted ? w.data() : nullptr, 1e-6);
         std::vector<GmBinding> params = weighted ? bindParams(x, w, y) : bindParams(x, y);
-        run(compiled, params, {rows});
+        run(compiled, params, {rows, rows});
         for (int64_t i = 0; i < rows * width; ++i)
           ASSERT_NEAR(y[i], expected[i], 2e-6 * std::fabs(expected[i]) + 1e-7)
               << "width " << width << " rows " << rows << " weighted " << weighted << " at " << i;
@@ -378,6 +394,79 @@ TEST_F(NpuKernelTest, RmsNormKernelMatchesTheReference) {
     }
   EXPECT_FALSE(rmsNormFitsVectorKernel(100));
   EXPECT_FALSE(rmsNormFitsVectorKernel(8192));
+}
+
+
+/// The RoPE kernel (angles, sin/cos on the vector unit, the pair swap by a gather, the
+/// position read by the scalar unit) equals the reference's applyRope bit for bit, forward and
+/// inverse, on one or several heads, with channels before the rotated ones left as they are.
+TEST_F(NpuKernelTest, RopeKernelEqualsTheReference) {
+  std::string error;
+  ASSERT_TRUE(builtinArch("910b", arch, error)) << error;
+  std::vector<float> freqs = ref::ropeInvFreqs(64, 10000.0, 1.0, 0, 32.0, 1.0);
+  for (bool inverse : {false, true})
+    for (auto [heads, width] : {std::pair<int64_t, int64_t>{1, 64}, {3, 128}}) {
+      ASSERT_TRUE(ropeFitsVectorKernel(width, 64));
+      auto compiled = compileVector([&](mlir::ModuleOp module) {
+        buildRopeKernel(module, "rope", heads, width, freqs, inverse, 4);
+      });
+      ASSERT_TRUE(compiled);
+      EXPECT_EQ(compiled->kernel->params()->size(), 6u); // x, positions, y and three tables
+      for (int64_t tokens : {1, 5}) {
+        std::mt19937 rng(static_cast<unsigned>(tokens * width + inverse));
+        std::vector<float> x = randomMatrix(tokens * heads, width, rng);
+        std::vector<int64_t> positions;
+        for (int64_t t = 0; t < tokens; ++t)
+          positions.push_back(int64_t(rng() % 100000));
+        std::vector<float> y(x.size(), -1.0f), expected = x;
+        for (int64_t r = 0; r < tokens * heads; ++r)
+          ref::applyRope(expected.data() + r * width + width - 64, freqs, positions[r / heads],
+                         inverse);
+        std::vector<GmBinding> params = bindParams(x, positions, y);
+        for (size_t i = 3; i < 6; ++i)
+          params.push_back(constantBinding(*compiled->kernel, i));
+        run(*compiled, params, {tokens * heads, tokens});
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_EQ(y[i], expected[i]) << "heads " << heads << " tokens " << tokens
+                                       << " inverse " << inverse << " at " << i;
+      }
+    }
+  EXPECT_FALSE(ropeFitsVectorKernel(128, 32));  // not whole repeats
+  EXPECT_FALSE(ropeFitsVectorKernel(60, 64));   // wider than the row
+}
+
+/// The SwiGLU kernel equals the reference's expert activation (silu(min(g, l)) · clamp(u)) bit
+/// for bit, with and without the clamp; NaN stays NaN.
+TEST_F(NpuKernelTest, SwigluKernelEqualsTheReference) {
+  std::string error;
+  ASSERT_TRUE(builtinArch("910b", arch, error)) << error;
+  for (double limit : {0.0, 1.5})
+    for (int64_t width : {64, 512}) {
+      ASSERT_TRUE(swigluFitsVectorKernel(width));
+      auto compiled = compileVector([&](mlir::ModuleOp module) {
+        buildSwigluKernel(module, "swiglu", width, limit, 4);
+      });
+      ASSERT_TRUE(compiled);
+      int64_t rows = 6;
+      std::mt19937 rng(static_cast<unsigned>(width + limit * 10));
+      std::vector<float> g = randomMatrix(rows, width, rng), u = randomMatrix(rows, width, rng);
+      g[3] = std::numeric_limits<float>::quiet_NaN();
+      std::vector<float> y(g.size(), -1.0f);
+      run(*compiled, bindParams(g, u, y), {rows, rows});
+      for (size_t i = 0; i < y.size(); ++i) {
+        float gi = g[i], ui = u[i], l = float(limit);
+        if (limit > 0) {
+          ui = std::clamp(ui, -l, l);
+          gi = std::min(gi, l);
+        }
+        float expected = ref::silu(gi) * ui;
+        if (std::isnan(expected))
+          ASSERT_TRUE(std::isnan(y[i])) << i;
+        else
+          ASSERT_EQ(y[i], expected) << "width " << width << " limit " << limit << " at " << i;
+      }
+    }
+  EXPECT_FALSE(swigluFitsVectorKernel(100));
 }
 
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is

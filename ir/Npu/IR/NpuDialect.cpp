@@ -82,7 +82,7 @@ StringRef pipeOf(Operation *op) {
   if (isa<LoadL0Op>(op)) return "MTE1";
   if (isa<MmadOp>(op)) return "M";
   if (isa<FixpipeOp>(op)) return "FIX";
-  if (isa<VBinaryOp, VUnaryOp, VScalarOp, VReduceOp, SetMaskOp>(op)) return "V";
+  if (isa<VBinaryOp, VUnaryOp, VScalarOp, VReduceOp, VGatherOp, SetMaskOp>(op)) return "V";
   if (auto set = dyn_cast<SetFlagOp>(op)) return set.getSrc();
   if (auto wait = dyn_cast<WaitFlagOp>(op)) return wait.getDst();
   if (auto barrier = dyn_cast<BarrierOp>(op)) return barrier.getPipe();
@@ -138,6 +138,10 @@ SmallVector<BufferAccess> bufferAccesses(Operation *op, Value *untraced) {
   } else if (auto red = dyn_cast<VReduceOp>(op)) {
     add(red.getSrc(), false);
     add(red.getDst(), true);
+  } else if (auto gather = dyn_cast<VGatherOp>(op)) {
+    add(gather.getSrc(), false); // lanes anywhere in the source buffer
+    add(gather.getOffsets(), false);
+    add(gather.getDst(), true);
   } else if (auto load = dyn_cast<LoadScalarOp>(op)) {
     add(load.getAddress(), false); // by the scalar unit: pipe S
   }
@@ -189,12 +193,36 @@ LogicalResult NpuDialect::verifyOperationAttribute(Operation *op, NamedAttribute
       return op->emitError() << kKernelAttr
                              << ": params, param_bytes (param_bytes_per_unit) and outputs must "
                                 "give one entry per GM argument, then come the scalars";
-    if (perUnit && scalarCount == 0)
+    auto unitScalars = dict.getAs<DenseI64ArrayAttr>("param_unit_scalars");
+    if (unitScalars && (!perUnit || unitScalars.size() != perUnit.size()))
       return op->emitError() << kKernelAttr
-                             << ": param_bytes_per_unit scales sizes by scalar 0, which is missing";
+                             << ": param_unit_scalars gives one scalar per param_bytes_per_unit";
+    for (size_t i = 0; perUnit && i < size_t(perUnit.size()); ++i) {
+      int64_t unit = unitScalars ? unitScalars[i] : 0;
+      if (perUnit[i] != 0 && (unit < 0 || unit >= int64_t(scalarCount)))
+        return op->emitError() << kKernelAttr << ": param_bytes_per_unit scales param " << i
+                               << "'s size by scalar " << unit << ", which is missing";
+    }
     for (Type t : func.getArgumentTypes())
       if (!t.isIndex())
         return op->emitError() << "kernel arguments are GM addresses (index)";
+    // Constant params: contents shipped with the kernel, read-only, of a fixed size.
+    if (Attribute constants = dict.get("constants")) {
+      auto tables = dyn_cast<DictionaryAttr>(constants);
+      if (!tables)
+        return op->emitError() << kKernelAttr << ": constants is a dictionary param -> array";
+      for (NamedAttribute table : tables) {
+        auto data = dyn_cast<DenseArrayAttr>(table.getValue());
+        auto at = llvm::find_if(params, [&](Attribute name) {
+          return cast<StringAttr>(name).getValue() == table.getName().getValue();
+        });
+        size_t i = size_t(at - params.begin());
+        if (!data || at == params.end() || outputs[i] || bytes[i] != int64_t(data.getRawData().size()) ||
+            (perUnit && perUnit[i] != 0))
+          return op->emitError() << kKernelAttr << ": constant '" << table.getName().getValue()
+                                 << "' must be a dense array for an input param of its fixed size";
+      }
+    }
     return success();
   }
   if (attribute.getName() == kLaunchAttr) {
@@ -295,9 +323,9 @@ LogicalResult VBinaryOp::verify() {
   return verifyVector(*this, {"add", "sub", "mul", "div", "max", "min"}, 3);
 }
 LogicalResult VUnaryOp::verify() {
-  return verifyVector(*this, {"exp", "abs", "sqrt", "recip", "copy"}, 2);
+  return verifyVector(*this, {"exp", "abs", "sqrt", "recip", "copy", "sin", "cos"}, 2);
 }
-LogicalResult VScalarOp::verify() { return verifyVector(*this, {"add", "mul", "max"}, 2); }
+LogicalResult VScalarOp::verify() { return verifyVector(*this, {"add", "mul", "max", "min"}, 2); }
 LogicalResult VReduceOp::verify() { return verifyVector(*this, {"sum", "max"}, 1); }
 
 static LogicalResult verifyFlag(Operation *op, StringRef src, StringRef dst, int64_t id) {

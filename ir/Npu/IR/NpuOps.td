@@ -132,14 +132,14 @@ def Npu_VBinaryOp : Npu_VectorOp<"vbinary", (ins Index:$dst, Index:$lhs, Index:$
 }
 
 def Npu_VUnaryOp : Npu_VectorOp<"vunary", (ins Index:$dst, Index:$src),
-                                "exp abs sqrt recip copy"> {
+                                "exp abs sqrt recip copy sin cos"> {
   let summary = "dst = f(src), lane by lane";
   let assemblyFormat = "$kind $dst `,` $src `,` $repeats attr-dict";
 }
 
 def Npu_VScalarOp : Npu_VectorOp<"vscalar", (ins Index:$dst, Index:$src,
                                                 Optional<Index>:$dynamicScalar, F32Attr:$scalar),
-                                 "add mul max"> {
+                                 "add mul max min"> {
   let summary = "dst = src ∘ scalar, lane by lane";
   let description = [{
     The scalar is the `scalar` attribute, or, when given, `dynamicScalar`: the bits of an f32
@@ -152,6 +152,24 @@ def Npu_VReduceOp : Npu_VectorOp<"vreduce", (ins Index:$dst, Index:$src), "sum m
   let summary = "One value per repeat (its lanes in order), written contiguously from dst";
   let description = "`kind` is sum or max; the strides describe the source only.";
   let assemblyFormat = "$kind $dst `,` $src `,` $repeats attr-dict";
+}
+
+def Npu_VGatherOp : Npu_Op<"vgather"> {
+  let summary = "dst[i] = the f32 at src + offsets[i] (u32 byte offsets in UB), lane by lane";
+  let description = [{
+    `repeats` whole repeats; dst and the offsets are contiguous, the lanes past the mask are
+    left as they are. E.g. swapping the channels of each pair (RoPE's interleaved pairs).
+  }];
+  let arguments = (ins Index:$dst, Index:$src, Index:$offsets, Index:$repeats);
+  let assemblyFormat = "$dst `,` $src `,` $offsets `,` $repeats attr-dict";
+}
+
+def Npu_IntToFloatOp : Npu_Op<"int_to_float", [Pure]> {
+  let summary = "The bits of the f32 nearest to an integer (the scalar unit converts it)";
+  let description = "E.g. a token's position, then broadcast by a vector-scalar op.";
+  let arguments = (ins Index:$value);
+  let results = (outs Index:$bits);
+  let assemblyFormat = "$value attr-dict `:` type($bits)";
 }
 
 def Npu_LoadScalarOp : Npu_Op<"load_scalar"> {
