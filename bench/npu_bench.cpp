@@ -31,13 +31,14 @@ using namespace v4c::npu;
 
 namespace {
 
+llvm::cl::OptionCategory benchCategory("v4c-bench-npu options");
 llvm::cl::opt<std::string> jsonPath("json", llvm::cl::desc("Also write the results as JSON"),
-                                    llvm::cl::value_desc("file"));
+                                    llvm::cl::value_desc("file"), llvm::cl::cat(benchCategory));
 llvm::cl::opt<std::string> onlyShape("shape", llvm::cl::desc("Run only this GEMM: m,n,k"),
-                                     llvm::cl::value_desc("m,n,k"));
+                                     llvm::cl::value_desc("m,n,k"), llvm::cl::cat(benchCategory));
 llvm::cl::opt<std::string> tracePath("npu-trace",
                                      llvm::cl::desc("Chrome-trace timeline of the runs (with --shape)"),
-                                     llvm::cl::value_desc("file"));
+                                     llvm::cl::value_desc("file"), llvm::cl::cat(benchCategory));
 Trace trace;
 double traceEndUs = 0; // runs follow each other on the trace
 
@@ -53,7 +54,8 @@ bool runGemm(mlir::MLIRContext &context, const Arch &arch, mlir::Type type, int6
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
   setModuleArch(*module, arch);
   mlir::Builder b(&context);
-  GemmShape shape{m, n, k, type, b.getF32Type()};
+  // Outputs as a model stores them: bf16 activations from bf16/FP8 products, f32 from f32 ones.
+  GemmShape shape{m, n, k, type, type.isF32() ? type : b.getBF16Type()};
   GemmTiling tiling = chooseGemmTiling(arch, shape);
   if (std::string problem = checkGemmTiling(arch, shape, tiling); !problem.empty()) {
     error = problem;
@@ -86,7 +88,8 @@ bool runGemm(mlir::MLIRContext &context, const Arch &arch, mlir::Type type, int6
   const CubeFormat *format = arch.cubeFormat(*dtype, *dtype, DType::F32);
   double flopsPerCycle = 2.0 * 16 * 16 * format->k0 / format->cyclesPerFractal * arch.cubeCores;
   double peakFlops = flopsPerCycle * arch.clockGhz * 1e9;
-  double bytes = double(m * k + n * k) * bits / 8 + double(m * n) * 4;
+  double bytes = double(m * k + n * k) * bits / 8 +
+                 double(m * n) * (shape.outputType.isF32() ? 4 : 2);
   double rooflineUs = std::max(2.0 * m * n * k / peakFlops, bytes / (arch.hbmGBPerSecond * 1e9)) * 1e6;
   row = {arch.name, elementTypeName(type), m, n, k, tiling, stats.microseconds,
          stats.cubeUtilization(), rooflineUs};
@@ -96,6 +99,7 @@ bool runGemm(mlir::MLIRContext &context, const Arch &arch, mlir::Type type, int6
 } // namespace
 
 int main(int argc, char **argv) {
+  llvm::cl::HideUnrelatedOptions(benchCategory);
   llvm::cl::ParseCommandLineOptions(argc, argv, "v4c-bench-npu: NPU GEMM kernels in the cycle model\n");
   mlir::DialectRegistry registry;
   v4c::registerAllDialects(registry);

@@ -7,8 +7,9 @@
 // at the previous write: that write was itself ordered after everything before it. In a loop
 // body the walk continues around the back edge: those dependences are loop-carried, so the
 // flag pair also gets a set before the loop (the first iteration has nothing to wait for) and
-// a wait after it (the last set must be consumed). A buffer touched only inside one inner loop
-// is that loop's business: its drain waits order it before anything after the loop.
+// a wait after it (the last set must be consumed), hoisted out of enclosing loops that use
+// the buffer nowhere else. A buffer touched only inside one inner loop is that loop's business:
+// its drain waits order it before anything after the loop.
 //
 // One flag orders everything its source pipe did before it, so dependences between the same
 // pipes merge into one set/wait pair placed after the latest source and before the earliest
@@ -48,6 +49,7 @@ struct Dependence {
   int from, to;
   StringRef src, dst;
   bool carried;
+  Operation *buffer;
 };
 
 /// A set/wait pair: set after item `set`, wait before item `wait` (for carried pairs, in the
@@ -56,6 +58,7 @@ struct SyncPair {
   int set, wait;
   StringRef src, dst;
   bool carried;
+  SmallVector<Operation *, 2> buffers; // the buffers it orders
 };
 
 class SyncInserter {
@@ -143,7 +146,7 @@ private:
             if (p.buffer != a.buffer || (!p.write && !a.write))
               continue;
             if (p.pipe != a.pipe)
-              deps.push_back({i, j, p.pipe, a.pipe, carried});
+              deps.push_back({i, j, p.pipe, a.pipe, carried, a.buffer});
             if (p.write)
               stop = true;
           }
@@ -189,10 +192,12 @@ private:
           if (samePipes && set < wait && free) {
             last.set = set;
             last.wait = d.carried ? wait - n : wait;
+            if (!llvm::is_contained(last.buffers, d.buffer))
+              last.buffers.push_back(d.buffer);
             continue;
           }
         }
-        pairs.push_back({d.from, d.to, d.src, d.dst, d.carried});
+        pairs.push_back({d.from, d.to, d.src, d.dst, d.carried, {d.buffer}});
       }
       return pairs;
     };
@@ -223,12 +228,33 @@ private:
     b.setInsertionPoint(items[pair.wait].op);
     make(b, false);
     if (pair.carried) { // the first iteration's wait and the last iteration's set
-      Operation *loop = block.getParentOp();
+      Operation *loop = outermostReuse(block.getParentOp(), pair.buffers);
       b.setInsertionPoint(loop);
       make(b, true);
       b.setInsertionPointAfter(loop);
       make(b, false);
     }
+  }
+
+  /// Where a carried pair's first set and last wait go: around `loop`, or around the loops
+  /// enclosing it whose bodies use the pair's buffers nowhere else. The last set of one run of
+  /// the inner loop then orders its next run (e.g. the next output tile's first L1 load waits
+  /// only for the previous tile's last read of that buffer, not for the whole tile to drain).
+  static Operation *outermostReuse(Operation *loop, ArrayRef<Operation *> buffers) {
+    for (auto outer = dyn_cast<scf::ForOp>(loop->getParentOp()); outer;
+         outer = dyn_cast<scf::ForOp>(loop->getParentOp())) {
+      for (Operation &op : *outer.getBody()) {
+        if (&op == loop)
+          continue;
+        SmallVector<Access> accesses;
+        (void)collect(&op, accesses); // the body's addresses were traced already
+        for (const Access &a : accesses)
+          if (llvm::is_contained(buffers, a.buffer))
+            return loop;
+      }
+      loop = outer;
+    }
+    return loop;
   }
 };
 

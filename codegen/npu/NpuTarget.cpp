@@ -88,7 +88,7 @@ GemmTiling chooseGemmTiling(const Arch &arch, const GemmShape &shape) {
   int64_t cores = arch.cubeCores;
   GemmTiling best;
   double bestScore = -1;
-  for (int64_t mt : {128, 64, 32, 16})
+  for (int64_t mt : {256, 128, 64, 32, 16})
     for (int64_t nt : {256, 128, 64, 32, 16}) {
       if (mt > roundUp(shape.m, 16) && mt > 16)
         continue;

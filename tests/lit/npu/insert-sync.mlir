@@ -45,4 +45,48 @@ module attributes {npu.arch = {name = "910b", capacity = {l1 = 524288, l0a = 655
     }
     return
   }
+  // The same loop inside a tile loop that also drains L0C (FixPipe): the L1 and L0A reuse
+  // pairs carry across the tile loop (pre-set before it, drained after it), so the next tile's
+  // first load waits only for this tile's last read of the buffer; L0C's M/FIX pair stays
+  // in the tile loop, around the FixPipe.
+  // CHECK-LABEL: func.func @tiles
+  // CHECK:         npu.set_flag {dst = "MTE1", id = 0 : i64, src = "M"}
+  // CHECK-NEXT:    npu.set_flag {dst = "MTE2", id = 0 : i64, src = "MTE1"}
+  // CHECK-NEXT:    npu.set_flag {dst = "M", id = 0 : i64, src = "FIX"}
+  // CHECK-NEXT:    scf.for
+  // CHECK-NEXT:      npu.wait_flag {dst = "M", id = 0 : i64, src = "FIX"}
+  // CHECK-NEXT:      scf.for
+  // CHECK-NEXT:        npu.wait_flag {dst = "MTE2", id = 0 : i64, src = "MTE1"}
+  // CHECK:             npu.mmad
+  // CHECK-NEXT:        npu.set_flag {dst = "MTE1", id = 0 : i64, src = "M"}
+  // CHECK-NEXT:      }
+  // CHECK-NEXT:      npu.set_flag {dst = "FIX", id = 0 : i64, src = "M"}
+  // CHECK-NEXT:      npu.wait_flag {dst = "FIX", id = 0 : i64, src = "M"}
+  // CHECK-NEXT:      npu.fixpipe
+  // CHECK-NEXT:      npu.set_flag {dst = "M", id = 0 : i64, src = "FIX"}
+  // CHECK-NEXT:    }
+  // CHECK-NEXT:    npu.wait_flag {dst = "M", id = 0 : i64, src = "FIX"}
+  // CHECK-NEXT:    npu.wait_flag {dst = "MTE2", id = 0 : i64, src = "MTE1"}
+  // CHECK-NEXT:    npu.wait_flag {dst = "MTE1", id = 0 : i64, src = "M"}
+  func.func @tiles(%x: index, %w: index, %y: index) attributes {npu.kernel = {core = "aic", block_dim = 1, params = ["x", "w", "y"], param_bytes = array<i64: 8192, 8192, 4096>, outputs = array<i1: false, false, true>}} {
+    %l1 = npu.alloc {space = "l1", bytes = 8192} : index
+    %l0a = npu.alloc {space = "l0a", bytes = 8192} : index
+    %l0b = npu.alloc {space = "l0b", bytes = 8192} : index
+    %l0c = npu.alloc {space = "l0c", bytes = 4096} : index
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c4 = arith.constant 4 : index
+    %c16 = arith.constant 16 : index
+    %c32 = arith.constant 32 : index
+    scf.for %t = %c0 to %c2 step %c1 {
+      scf.for %i = %c0 to %c4 step %c1 {
+        npu.nd2nz %l1, %x, %c16, %c32, %c32, %c16 {elementType = f32}
+        npu.load_l0 %l0a, %l1, %c1, %c4, %c1 {dstSpace = "l0a"}
+        npu.mmad %l0c, %l0a, %l0b, %c16, %c32, %c16, %i {aType = f32, bType = f32, cType = f32}
+      }
+      npu.fixpipe %y, %l0c, %c16, %c16, %c16, %c16 {elementType = f32}
+    }
+    return
+  }
 }
