@@ -51,24 +51,24 @@ struct PlannedTensor {
   std::string name;
   RankedTensorType type;
   int64_t offset;
-  std::vector<std::string> sources;
-  std::string dequantizeFrom;
+  std::vector<std::string> sources; // checkpoint tensors, in order (stacked experts: one each)
+  bool dequantize = false;          // written as the sources decoded to f32
 };
 
 std::vector<PlannedTensor> plannedTensors(ModuleOp module) {
   std::vector<PlannedTensor> tensors;
   for (auto param : module.getOps<graph::ParamOp>()) {
     PlannedTensor t{param.getSymName().str(), cast<RankedTensorType>(param.getType()),
-                    param->getAttrOfType<IntegerAttr>("v4c.offset").getInt(), {}, {}};
-    if (auto from = param->getAttrOfType<StringAttr>("v4c.dequantize")) {
-      t.dequantizeFrom = from.str();
-      t.sources.push_back(t.dequantizeFrom);
-    } else if (auto source = param.getSource()) {
-      auto [prefix, suffix] = source->split("{}");
+                    param->getAttrOfType<IntegerAttr>("v4c.offset").getInt(), {}, false};
+    auto from = param->getAttrOfType<StringAttr>("v4c.dequantize");
+    t.dequantize = bool(from);
+    StringRef source = from ? from.getValue() : param.getSource().value_or(t.name);
+    if (source.contains("{}")) { // stacked experts
+      auto [prefix, suffix] = source.split("{}");
       for (int64_t e = 0; e < t.type.getDimSize(0); ++e)
         t.sources.push_back((prefix + std::to_string(e) + suffix).str());
     } else {
-      t.sources.push_back(t.name);
+      t.sources.push_back(source.str());
     }
     tensors.push_back(std::move(t));
   }
@@ -222,22 +222,26 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
   writer.setState(state);
   auto weights = writer.addTensorSegment("weights");
   for (const PlannedTensor &t : tensors) {
-    if (!t.dequantizeFrom.empty()) { // decoded one tensor at a time, nothing kept
+    if (t.dequantize) { // decoded one source tensor at a time, nothing kept
       writer.addTensor(weights, {t.name, storedDType(t.type), storedShape(t.type), t.sources},
                        [&checkpoint, t](uint8_t *dst, uint64_t size, std::string &error) {
-                         reference::WeightStore store(checkpoint, 128, 128);
-                         auto decoded = store.get(t.dequantizeFrom);
-                         if (!decoded) {
-                           error = llvm::toString(decoded.takeError());
-                           return false;
+                         uint64_t part = size / t.sources.size();
+                         for (const std::string &source : t.sources) {
+                           reference::WeightStore store(checkpoint, 128, 128); // frees each
+                           auto decoded = store.get(source);
+                           if (!decoded) {
+                             error = llvm::toString(decoded.takeError());
+                             return false;
+                           }
+                           if (decoded->data.size() * sizeof(float) != part) {
+                             error = "'" + source + "' decodes to " +
+                                     std::to_string(decoded->data.size()) +
+                                     " values, not the planned " + std::to_string(part / 4);
+                             return false;
+                           }
+                           std::memcpy(dst, decoded->data.data(), part);
+                           dst += part;
                          }
-                         if (decoded->data.size() * sizeof(float) != size) {
-                           error = "'" + t.dequantizeFrom + "' decodes to " +
-                                   std::to_string(decoded->data.size()) +
-                                   " values, not the planned " + std::to_string(size / 4);
-                           return false;
-                         }
-                         std::memcpy(dst, decoded->data.data(), size);
                          return true;
                        });
       continue;

@@ -8,6 +8,7 @@
 #include "codegen/cpu/LoopEmitter.h"
 #include "ir/Graph/IR/GraphOps.h"
 #include "ir/Npu/IR/NpuOps.h"
+#include "runtime/npu/Launch.h"
 #include "runtime/reference/Kernels.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -401,6 +402,8 @@ private:
     // An op the NPU computes: its operands are the kernel's inputs, in parameter order.
     if (auto launch = op->getAttrOfType<IntegerAttr>(npu::kLaunchAttr))
       results = npuLaunch(op, launch.getInt(), op->getOperands(), e);
+    else if (auto program = op->getAttrOfType<DenseI32ArrayAttr>(npu::kLaunchAttr))
+      results = npuMoeLaunch(cast<graph::MoeExpertsOp>(op), program.asArrayRef(), e);
     else
       results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
             .Case<graph::PositionsOp, graph::EmbeddingOp, graph::RmsNormOp, graph::RopeOp,
@@ -744,36 +747,81 @@ private:
     return rows;
   }
 
-  /// An op the NPU computes (codegen/npu/Offload.cpp, which makes its operands the kernel's
-  /// inputs): the host code launches its kernel with the op's GM buffers in parameter order
-  /// (inputs, then the result), the row count (all but the last dim) and the token count (the
-  /// first dim) (v4c_npu_launch, runtime/npu/Launch.h).
-  SmallVector<Value> npuLaunch(Operation *op, int64_t kernel, ValueRange inputs, LoopEmitter &e) {
+  /// Emits a call of v4c_npu_launch (runtime/npu/Launch.h): kernel `kernel` with GM buffers
+  /// at `addresses` (index values, in parameter order) and the scalars rows and tokens.
+  void launchNpuKernel(LoopEmitter &e, int64_t kernel, ArrayRef<Value> addresses, Value rows,
+                       Value tokens) {
     OpBuilder &b = e.builder();
     Location loc = e.location();
-    Value x = e.buffer(inputs.front());
-    auto type = cast<RankedTensorType>(op->getResult(0).getType());
-    Value out = e.allocLike(x, b.getF32Type(), type.getShape());
-    Value rows = leadingRows(e, x, type);
     Type ptr = LLVM::LLVMPointerType::get(b.getContext()), i64 = b.getI64Type();
     auto decl = module.lookupSymbol<func::FuncOp>("v4c_npu_launch");
     if (!decl) {
       OpBuilder top = OpBuilder::atBlockEnd(module.getBody());
-      decl = top.create<func::FuncOp>(
-          module.getLoc(), "v4c_npu_launch",
-          top.getFunctionType({b.getI32Type(), ptr, ptr, ptr, ptr, i64, i64}, {}));
+      SmallVector<Type> args = {b.getI32Type()};
+      args.append(V4C_NPU_LAUNCH_BUFFERS, ptr);
+      args.append({i64, i64});
+      decl = top.create<func::FuncOp>(module.getLoc(), "v4c_npu_launch",
+                                      top.getFunctionType(args, {}));
       decl.setPrivate();
     }
-    SmallVector<Value> buffers;
+    assert(addresses.size() <= V4C_NPU_LAUNCH_BUFFERS && "the offload checked the buffer count");
+    SmallVector<Value> operands = {e.i32(int32_t(kernel))};
+    for (size_t i = 0; i < V4C_NPU_LAUNCH_BUFFERS; ++i)
+      operands.push_back(pointer(e, i < addresses.size() ? addresses[i] : e.index(0)));
+    operands.push_back(b.create<arith::IndexCastOp>(loc, i64, rows));
+    operands.push_back(b.create<arith::IndexCastOp>(loc, i64, tokens));
+    b.create<func::CallOp>(loc, decl, operands);
+  }
+
+  /// An op the NPU computes (codegen/npu/Offload.cpp, which makes its operands the kernel's
+  /// inputs): the host code launches its kernel with the op's GM buffers in parameter order
+  /// (inputs, then the result), the row count (all but the last dim) and the token count (the
+  /// first dim).
+  SmallVector<Value> npuLaunch(Operation *op, int64_t kernel, ValueRange inputs, LoopEmitter &e) {
+    Value x = e.buffer(inputs.front());
+    auto type = cast<RankedTensorType>(op->getResult(0).getType());
+    Value out = e.allocLike(x, e.builder().getF32Type(), type.getShape());
+    SmallVector<Value> addresses;
     for (Value input : inputs)
-      buffers.push_back(pointer(e, pointerOf(e, input, op)));
-    buffers.push_back(pointer(e, address(e, out)));
-    while (buffers.size() < 4)
-      buffers.push_back(pointer(e, e.index(0)));
-    b.create<func::CallOp>(loc, decl,
-                           ValueRange{e.i32(int32_t(kernel)), buffers[0], buffers[1], buffers[2],
-                                      buffers[3], b.create<arith::IndexCastOp>(loc, i64, rows),
-                                      b.create<arith::IndexCastOp>(loc, i64, e.dim(x, 0))});
+      addresses.push_back(pointerOf(e, input, op));
+    addresses.push_back(address(e, out));
+    launchNpuKernel(e, kernel, addresses, leadingRows(e, x, type), e.dim(x, 0));
+    return {e.tensor(out)};
+  }
+
+  /// The routed experts on the NPU (codegen/npu/MoeKernels.cpp): route, grouped GEMMs w1 and
+  /// w3, routed SwiGLU, grouped GEMM w2, combine; the host allocates their GM scratch.
+  SmallVector<Value> npuMoeLaunch(graph::MoeExpertsOp op, ArrayRef<int32_t> kernels,
+                                  LoopEmitter &e) {
+    Type f32 = e.builder().getF32Type();
+    Value x = e.buffer(op.getInput());
+    int64_t d = cast<RankedTensorType>(op.getInput().getType()).getDimSize(1);
+    int64_t inter = cast<RankedTensorType>(op.getW1().getType()).getDimSize(1);
+    int64_t topk = cast<RankedTensorType>(op.getWeights().getType()).getDimSize(1);
+    Value tokens = e.dim(x, 0), rows = e.muli(tokens, e.index(topk));
+    auto scratch = [&](int64_t width) {
+      return e.alloc(RankedTensorType::get({ShapedType::kDynamic, width}, f32), {rows});
+    };
+    Value table = e.alloc(RankedTensorType::get({ShapedType::kDynamic}, f32),
+                          {e.addi(e.index(npu::MoeRoute::kHeaderBytes / 4),
+                                  e.muli(rows, e.index(npu::MoeRoute::kBytesPerRow / 4)))});
+    Value xperm = scratch(d), gate = scratch(inter), up = scratch(inter), act = scratch(inter),
+          yperm = scratch(d);
+    Value out = e.alloc(cast<RankedTensorType>(op.getType()), {tokens});
+    auto at = [&](Value v) { return pointerOf(e, v, op); };
+    auto buf = [&](Value memref) { return address(e, memref); };
+    launchNpuKernel(e, kernels[0],
+                    {at(op.getExperts()), at(op.getWeights()), at(op.getInput()), buf(table),
+                     buf(xperm)},
+                    rows, tokens);
+    launchNpuKernel(e, kernels[1], {buf(xperm), at(op.getW1()), buf(table), buf(gate)}, rows,
+                    tokens);
+    launchNpuKernel(e, kernels[1], {buf(xperm), at(op.getW3()), buf(table), buf(up)}, rows,
+                    tokens);
+    launchNpuKernel(e, kernels[2], {buf(gate), buf(up), buf(table), buf(act)}, rows, tokens);
+    launchNpuKernel(e, kernels[3], {buf(act), at(op.getW2()), buf(table), buf(yperm)}, rows,
+                    tokens);
+    launchNpuKernel(e, kernels[4], {buf(yperm), buf(table), buf(out)}, rows, tokens);
     return {e.tensor(out)};
   }
 

@@ -8,6 +8,9 @@
 //         M     L0C (+)= L0A · L0B
 //     FIX   L0C → y[m0.., n0..] (NZ→ND)
 //
+// Grouped (MoE experts): the tiles' row blocks are the route table's work items, each with its
+// expert's weight matrix (MoeKernels.cpp).
+//
 // Chunks are several L0 steps long so that one GM transfer's latency is paid per chunk, not per
 // cube step. They come in pairs (ping, pong) inside an scf.for, then up to two single chunks,
 // so that every buffer is a fixed npu.alloc: the synchronization pass reasons about buffers.
@@ -55,23 +58,37 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   int64_t inBits = shape.inputType.getIntOrFloatBitWidth();
   int64_t inBytes = inBits / 8, outBytes = shape.outputType.getIntOrFloatBitWidth() / 8;
   int64_t k0 = 256 / inBits;
-  SmallVector<Type> args(shape.dynamicM ? 4 : 3, index);
+  bool grouped = shape.groups > 0;
+  SmallVector<Type> args(grouped ? 6 : shape.dynamicM ? 4 : 3, index);
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
   // GM sizes: x and y grow with M (per row), w does not.
   int64_t xRow = shape.k * inBytes, yRow = shape.n * outBytes, wBytes = shape.n * shape.k * inBytes;
   SmallVector<NamedAttribute> kernelAttrs = {
       b.getNamedAttr("core", b.getStringAttr("aic")),
-      b.getNamedAttr("block_dim", b.getI64IntegerAttr(tiling.blockDim)),
-      b.getNamedAttr("params", b.getStrArrayAttr({"x", "w", "y"})),
-      b.getNamedAttr("outputs", b.getDenseBoolArrayAttr({false, false, true}))};
-  if (shape.dynamicM) {
-    kernelAttrs.push_back(b.getNamedAttr("param_bytes", b.getDenseI64ArrayAttr({0, wBytes, 0})));
-    kernelAttrs.push_back(
-        b.getNamedAttr("param_bytes_per_unit", b.getDenseI64ArrayAttr({xRow, 0, yRow})));
-    kernelAttrs.push_back(b.getNamedAttr("scalars", b.getStrArrayAttr({"m"})));
+      b.getNamedAttr("block_dim", b.getI64IntegerAttr(tiling.blockDim))};
+  if (grouped) { // x w route y; the route table and x, y grow with the routed rows
+    kernelAttrs.append(
+        {b.getNamedAttr("params", b.getStrArrayAttr({"x", "w", "route", "y"})),
+         b.getNamedAttr("outputs", b.getDenseBoolArrayAttr({false, false, false, true})),
+         b.getNamedAttr("param_bytes", b.getDenseI64ArrayAttr(
+                                           {0, shape.groups * wBytes, MoeRoute::kHeaderBytes, 0})),
+         b.getNamedAttr("param_bytes_per_unit",
+                        b.getDenseI64ArrayAttr({xRow, 0, MoeRoute::kBytesPerRow, yRow})),
+         b.getNamedAttr("scalars", b.getStrArrayAttr({"rows", "tokens"}))});
   } else {
-    kernelAttrs.push_back(b.getNamedAttr(
-        "param_bytes", b.getDenseI64ArrayAttr({shape.m * xRow, wBytes, shape.m * yRow})));
+    kernelAttrs.push_back(b.getNamedAttr("params", b.getStrArrayAttr({"x", "w", "y"})));
+    kernelAttrs.push_back(
+        b.getNamedAttr("outputs", b.getDenseBoolArrayAttr({false, false, true})));
+    if (shape.dynamicM) {
+      kernelAttrs.push_back(
+          b.getNamedAttr("param_bytes", b.getDenseI64ArrayAttr({0, wBytes, 0})));
+      kernelAttrs.push_back(
+          b.getNamedAttr("param_bytes_per_unit", b.getDenseI64ArrayAttr({xRow, 0, yRow})));
+      kernelAttrs.push_back(b.getNamedAttr("scalars", b.getStrArrayAttr({"m"})));
+    } else {
+      kernelAttrs.push_back(b.getNamedAttr(
+          "param_bytes", b.getDenseI64ArrayAttr({shape.m * xRow, wBytes, shape.m * yRow})));
+    }
   }
   func->setAttr(kKernelAttr, b.getDictionaryAttr(kernelAttrs));
   func->setAttr("npu.tiling",
@@ -79,7 +96,8 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);
   Scalar s{b, loc};
-  Value x = entry->getArgument(0), w = entry->getArgument(1), y = entry->getArgument(2);
+  Value x = entry->getArgument(0), w = entry->getArgument(1);
+  Value route = grouped ? entry->getArgument(2) : Value(), y = entry->getArgument(grouped ? 3 : 2);
 
   auto alloc = [&](StringRef space, int64_t bytes) -> Value {
     return b.create<AllocOp>(loc, index, b.getStringAttr(space), b.getI64IntegerAttr(bytes),
@@ -97,19 +115,35 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   }
   Value l0c = alloc("l0c", mt * nt * 4);
 
+  // Output tiles: (row block, N tile) pairs, the row blocks of mt rows of M, or the route
+  // table's work items (an expert's rows, at most mt) when grouped.
   int64_t tilesN = (shape.n + nt - 1) / nt;
-  Value m = shape.dynamicM ? entry->getArgument(3) : s.c(shape.m);
-  Value tiles = s.mul(s.ceilDiv(m, mt), s.c(tilesN));
+  auto gmScalar = [&](Value address) {
+    return b.create<LoadScalarOp>(loc, index, address, b.getStringAttr("gm")).getResult();
+  };
+  Value m = grouped ? Value() : shape.dynamicM ? entry->getArgument(3) : s.c(shape.m);
+  Value rowBlocks = grouped ? gmScalar(route) : s.ceilDiv(m, mt);
+  Value tiles = s.mul(rowBlocks, s.c(tilesN));
   Value first = b.create<BlockIdxOp>(loc, index), step = b.create<BlockNumOp>(loc, index);
   auto tileLoop = b.create<scf::ForOp>(loc, first, tiles, step);
   b.setInsertionPointToStart(tileLoop.getBody());
   Value t = tileLoop.getInductionVar();
-  Value m0 = s.mul(s.div(t, s.c(tilesN)), s.c(mt)), n0 = s.mul(s.rem(t, s.c(tilesN)), s.c(nt));
-  Value rows = s.min(s.c(mt), s.sub(m, m0));
+  Value rowBlock = s.div(t, s.c(tilesN)), n0 = s.mul(s.rem(t, s.c(tilesN)), s.c(nt));
+  Value m0, rows, wMatrix = w;
+  if (grouped) {
+    Value item = s.add(s.add(route, s.c(MoeRoute::kHeaderBytes)),
+                       s.mul(rowBlock, s.c(MoeRoute::kItemBytes)));
+    wMatrix = s.add(w, s.mul(gmScalar(item), s.c(wBytes)));
+    m0 = gmScalar(s.add(item, s.c(4)));
+    rows = gmScalar(s.add(item, s.c(8)));
+  } else {
+    m0 = s.mul(rowBlock, s.c(mt));
+    rows = s.min(s.c(mt), s.sub(m, m0));
+  }
   Value cols = s.min(s.c(nt), s.sub(s.c(shape.n), n0));
   Value rowFractals = s.ceilDiv(rows, 16), colFractals = s.ceilDiv(cols, 16);
   Value xTile = s.add(x, s.mul(m0, s.c(shape.k * inBytes)));
-  Value wTile = s.add(w, s.mul(n0, s.c(shape.k * inBytes)));
+  Value wTile = s.add(wMatrix, s.mul(n0, s.c(shape.k * inBytes)));
   TypeAttr inType = TypeAttr::get(shape.inputType), f32 = TypeAttr::get(b.getF32Type());
 
   // One K chunk: tiles of x and w into L1, then its K steps through L0 into the cube.

@@ -35,6 +35,9 @@ struct GemmShape {
   /// M comes with each launch (the kernel's scalar argument "m"); `m` is then only the size
   /// the tiling is chosen for.
   bool dynamicM = false;
+  /// Grouped (MoE experts): w holds `groups` matrices [N, K]; the rows and each row block's
+  /// matrix come from a MoeRoute table (M per launch: the scalars rows, tokens).
+  int64_t groups = 0;
 };
 
 /// Tile sizes: an output tile is mt x nt (multiples of 16); K moves into L1 in chunks of kt1
@@ -83,9 +86,24 @@ mlir::func::FuncOp buildRopeKernel(mlir::ModuleOp module, llvm::StringRef name, 
 /// Whether rows of `width` f32 fit the SwiGLU kernel.
 bool swigluFitsVectorKernel(int64_t width);
 /// Appends an AIV kernel: y = silu(min(g, limit)) · clamp(u, -limit, limit) (limit 0: no
-/// clamp), params gate up y.
+/// clamp), params gate up y; `routed`: times each row's routing weight, params gate up route y
+/// (the MoE experts' activation, rows in expert order).
 mlir::func::FuncOp buildSwigluKernel(mlir::ModuleOp module, llvm::StringRef name, int64_t width,
-                                     double limit, int64_t blockDim);
+                                     double limit, int64_t blockDim, bool routed = false);
+
+//===----------------------------------------------------------------------===//
+// MoE experts (MoeKernels.cpp): route → grouped GEMM (w1, w3) → routed SwiGLU → grouped GEMM
+// (w2) → combine
+//===----------------------------------------------------------------------===//
+
+/// The route kernel (one AIV block): the table, and x's rows copied to xperm in expert order;
+/// params experts weights x route xperm.
+mlir::func::FuncOp buildMoeRouteKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                       int64_t experts, int64_t topk, int64_t width,
+                                       int64_t rowsPerItem);
+/// y[t] = Σ_k yperm[row of (t, k)], in k order; params yperm route y.
+mlir::func::FuncOp buildMoeCombineKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                         int64_t topk, int64_t width, int64_t blockDim);
 
 //===----------------------------------------------------------------------===//
 // Passes over kernels (also registered for v4c-opt)

@@ -17,6 +17,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <functional>
 #include <map>
 
 using namespace mlir;
@@ -42,12 +43,24 @@ void readDecodedCopy(ModuleOp module, OpOperand &weight, graph::ParamOp param) {
     auto copy = OpBuilder::atBlockBegin(module.getBody())
                     .create<graph::ParamOp>(param.getLoc(), StringAttr::get(context, name),
                                             TypeAttr::get(type), StringAttr(), StringAttr());
-    copy->setAttr("v4c.dequantize", param.getSymNameAttr());
+    // Stacked experts decode from their per-expert tensors ("...experts.{}.w1.weight").
+    copy->setAttr("v4c.dequantize", param.getSourceAttr() ? param.getSourceAttr()
+                                                          : param.getSymNameAttr());
   }
   Value old = weight.get();
   weight.set(OpBuilder(weight.getOwner())
                  .create<graph::WeightOp>(weight.getOwner()->getLoc(), type,
                                           FlatSymbolRefAttr::get(context, name)));
+  if (old.use_empty())
+    old.getDefiningOp()->erase();
+}
+
+/// Removes an optional scale operand (the decoded f32 copy carries the scales).
+void dropScale(MutableOperandRange scale) {
+  if (scale.empty())
+    return;
+  Value old = scale[0].get();
+  scale.clear();
   if (old.use_empty())
     old.getDefiningOp()->erase();
 }
@@ -88,11 +101,7 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
     }
     // The weight as the cube reads it, no scale: the f32 copy carries it.
     readDecodedCopy(module, linear.getWeightMutable(), param);
-    if (Value scale = linear.getScale()) {
-      linear.getScaleMutable().clear();
-      if (scale.use_empty())
-        scale.getDefiningOp()->erase();
-    }
+    dropScale(linear.getScaleMutable());
     linear.removeBlockAttr();
     linear->setAttr(graph::PrecisionAttr::kName,
                     graph::PrecisionAttr::get(context, b.getF32Type(), b.getF32Type(), 0,
@@ -169,11 +178,82 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
     swiglu->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
     ++plan.launchSites["SwiGLU"];
   }
+  // Routed experts whose rows fit the vector kernels: route, grouped GEMMs, SwiGLU, combine.
+  std::map<std::vector<int64_t>, int32_t> moeKernelOf; // kernels by (kind, dims...)
+  auto moeKernel = [&](std::vector<int64_t> key, const std::function<void(StringRef)> &build) {
+    auto [at, added] = moeKernelOf.try_emplace(key, kernels);
+    if (added) {
+      ++kernels;
+      build("moe_" + std::to_string(at->second));
+    }
+    return at->second;
+  };
+  SmallVector<graph::MoeExpertsOp> moes;
+  module.walk([&](graph::MoeExpertsOp op) { moes.push_back(op); });
+  for (graph::MoeExpertsOp moe : moes) {
+    auto precision = moe->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
+    graph::ParamOp w1 = paramOf(module, moe.getW1()), w3 = paramOf(module, moe.getW3()),
+                   w2 = paramOf(module, moe.getW2());
+    auto w1Type = cast<RankedTensorType>(moe.getW1().getType());
+    int64_t experts = w1Type.getDimSize(0), inter = w1Type.getDimSize(1),
+            width = w1Type.getDimSize(2);
+    int64_t topk = cast<RankedTensorType>(moe.getWeights().getType()).getDimSize(1);
+    double limit = moe.getSwigluLimit().convertToDouble();
+    if (!precision || precision.quantizesActivations() || !w1 || !w3 || !w2 ||
+        !swigluFitsVectorKernel(inter) || !swigluFitsVectorKernel(width))
+      continue;
+    // Decode-sized work items (16 rows); both grouped GEMMs take their tiles from them.
+    GemmShape up{16, inter, width, b.getF32Type(), b.getF32Type(), true, experts};
+    GemmShape down{16, width, inter, b.getF32Type(), b.getF32Type(), true, experts};
+    GemmTiling upTiling = chooseGemmTiling(arch, up), downTiling = chooseGemmTiling(arch, down);
+    if (upTiling.mt != 16 || downTiling.mt != 16 || !checkGemmTiling(arch, up, upTiling).empty() ||
+        !checkGemmTiling(arch, down, downTiling).empty())
+      return moe.emitOpError() << "no NPU grouped GEMM for its experts";
+    int64_t rowsPerItem = upTiling.mt;
+    SmallVector<int32_t> program = {
+        moeKernel({0, experts, topk, width},
+                  [&](StringRef name) {
+                    buildMoeRouteKernel(*plan.kernels, name.str() + "_route", experts, topk,
+                                        width, rowsPerItem);
+                  }),
+        moeKernel({1, experts, inter, width},
+                  [&](StringRef name) {
+                    buildGemmKernel(*plan.kernels, name.str() + "_up", up, upTiling);
+                  }),
+        moeKernel({2, inter, int64_t(limit * 1e6)},
+                  [&](StringRef name) {
+                    buildSwigluKernel(*plan.kernels, name.str() + "_swiglu", inter, limit,
+                                      arch.vectorCores, /*routed=*/true);
+                  }),
+        moeKernel({3, experts, width, inter},
+                  [&](StringRef name) {
+                    buildGemmKernel(*plan.kernels, name.str() + "_down", down, downTiling);
+                  }),
+        moeKernel({4, topk, width}, [&](StringRef name) {
+          buildMoeCombineKernel(*plan.kernels, name.str() + "_combine", topk, width,
+                                arch.vectorCores);
+        })};
+    // The experts' weights as the cube reads them: f32 copies, no scales.
+    readDecodedCopy(module, moe.getW1Mutable(), w1);
+    readDecodedCopy(module, moe.getW3Mutable(), w3);
+    readDecodedCopy(module, moe.getW2Mutable(), w2);
+    dropScale(moe.getW1ScaleMutable());
+    dropScale(moe.getW3ScaleMutable());
+    dropScale(moe.getW2ScaleMutable());
+    moe.removeBlockAttr();
+    moe->setAttr(graph::PrecisionAttr::kName,
+                 graph::PrecisionAttr::get(context, b.getF32Type(), b.getF32Type(), 0,
+                                           graph::GemmKind::emulated));
+    moe->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
+    ++plan.launchSites["MoE"];
+  }
   plan.kernelCount = size_t(kernels);
 
   // What still multiplies matrices in the host code.
   module.walk([&](Operation *op) {
-    if (isa<graph::LinearOp>(op) && !op->hasAttr(kLaunchAttr))
+    if (op->hasAttr(kLaunchAttr))
+      return;
+    if (isa<graph::LinearOp>(op))
       ++plan.hostGemms["linear"];
     else if (isa<graph::BlockScaledMatmulOp, graph::GroupedLinearOp, graph::MoeExpertsOp,
                  graph::MoeGateOp, graph::CompressorOp>(op))

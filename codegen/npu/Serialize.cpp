@@ -260,7 +260,15 @@ private:
         })
         .Case<IntToFloatOp>([&](auto) { return scalar(fb::Opcode::ITOF); })
         .Case<LoadScalarOp>([&](LoadScalarOp load) {
-          instr(fb::Opcode::LDS, define(load.getBits()), {operand(load.getAddress())});
+          Fields f;
+          f.srcSpace = space(load.getSpace());
+          instr(fb::Opcode::LDS, define(load.getBits()), {operand(load.getAddress())}, f);
+          return success();
+        })
+        .Case<StoreScalarOp>([&](StoreScalarOp store) {
+          Fields f;
+          f.dstSpace = space(store.getSpace());
+          instr(fb::Opcode::STS, -1, ops(store->getOperands()), f);
           return success();
         })
         .Case<SetMaskOp>([&](SetMaskOp mask) {

@@ -8,160 +8,14 @@
 // RoPE:     per row the angles pos · f (f: each frequency twice), cos and sin, the sin signed per
 //           lane (-, + for a pair; +, - inverse); the pair-swapped channels come from a gather:
 //           y = x · cos + swap(x) · sin±, which is the reference's a·c - b·s, a·s + b·c exactly.
-// SwiGLU:   min(g, limit), clamp(u, -limit, limit), g / (1 + exp(-g)) · u, as the reference.
-#include "codegen/npu/NpuTarget.h"
-
-#include "ir/Npu/IR/NpuOps.h"
-
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/IR/Builders.h"
+// SwiGLU:   min(g, limit), clamp(u, -limit, limit), g / (1 + exp(-g)) · u (· the row's routing
+//           weight, read by the scalar unit from the MoE route table), as the reference.
+#include "codegen/npu/VectorKernel.h"
 
 using namespace mlir;
 
 namespace v4c::npu {
 
-namespace {
-
-constexpr int64_t kLanes = 64; // f32 lanes of a 256-byte repeat
-
-/// The scalar arguments of a vector kernel launch (the host passes both, Launch.h).
-enum Scalar : int64_t { kRows = 0, kTokens = 1 };
-
-/// A GM parameter of a vector kernel: `bytes` + `bytesPerUnit` per unit of scalar `unit`
-/// (rows: all dims but the last; tokens: the first dim); a constant one carries its contents.
-struct VectorParam {
-  std::string name;
-  int64_t bytes = 0, bytesPerUnit = 0;
-  bool output = false;
-  DenseArrayAttr constant = {};
-  Scalar unit = kRows;
-};
-
-/// Builds one AIV kernel: the signature and npu.kernel attribute, UB buffers, DMA and vector
-/// ops on contiguous f32 rows (whole repeats, unit strides).
-class VectorKernel {
-public:
-  VectorKernel(ModuleOp module, StringRef name, ArrayRef<VectorParam> params, int64_t blockDim)
-      : b(OpBuilder::atBlockEnd(module.getBody())), loc(module.getLoc()),
-        f32(TypeAttr::get(b.getF32Type())) {
-    SmallVector<StringRef> names;
-    SmallVector<int64_t> bytes, perUnit, units;
-    SmallVector<bool> outputs;
-    SmallVector<NamedAttribute> constants;
-    for (const VectorParam &p : params) {
-      names.push_back(p.name);
-      bytes.push_back(p.bytes);
-      perUnit.push_back(p.bytesPerUnit);
-      units.push_back(p.unit);
-      outputs.push_back(p.output);
-      if (p.constant)
-        constants.push_back(b.getNamedAttr(p.name, p.constant));
-    }
-    SmallVector<NamedAttribute> attrs = {
-        b.getNamedAttr("core", b.getStringAttr("aiv")),
-        b.getNamedAttr("block_dim", b.getI64IntegerAttr(blockDim)),
-        b.getNamedAttr("params", b.getStrArrayAttr(names)),
-        b.getNamedAttr("param_bytes", b.getDenseI64ArrayAttr(bytes)),
-        b.getNamedAttr("param_bytes_per_unit", b.getDenseI64ArrayAttr(perUnit)),
-        b.getNamedAttr("param_unit_scalars", b.getDenseI64ArrayAttr(units)),
-        b.getNamedAttr("outputs", b.getDenseBoolArrayAttr(outputs)),
-        b.getNamedAttr("scalars", b.getStrArrayAttr({"rows", "tokens"}))};
-    if (!constants.empty())
-      attrs.push_back(b.getNamedAttr("constants", b.getDictionaryAttr(constants)));
-    Type index = b.getIndexType();
-    SmallVector<Type> args(params.size() + 2, index);
-    func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
-    func->setAttr(kKernelAttr, b.getDictionaryAttr(attrs));
-    entry = func.addEntryBlock();
-    b.setInsertionPointToStart(entry);
-  }
-  /// Ends the kernel.
-  func::FuncOp finish() {
-    b.setInsertionPointToEnd(entry);
-    b.create<func::ReturnOp>(loc);
-    return func;
-  }
-
-  Value param(size_t i) { return entry->getArgument(i); }
-  Value launchScalar(Scalar which) { return entry->getArgument(entry->getNumArguments() - 2 + which); }
-  Value c(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
-  Value add(Value x, Value y) { return b.create<arith::AddIOp>(loc, x, y); }
-  Value mul(Value x, Value y) { return b.create<arith::MulIOp>(loc, x, y); }
-  Value ub(int64_t bytes) {
-    return b.create<AllocOp>(loc, b.getIndexType(), b.getStringAttr("ub"),
-                             b.getI64IntegerAttr(std::max<int64_t>(32, (bytes + 31) / 32 * 32)),
-                             IntegerAttr());
-  }
-  void load(Value dst, Value gm, int64_t bytes) { dma(dst, gm, bytes, "gm", "ub"); }
-  void store(Value gm, Value src, int64_t bytes) { dma(gm, src, bytes, "ub", "gm"); }
-
-  /// The loop over this block's rows of `count`; the builder moves into its body.
-  Value forEachRow(Value count) {
-    auto loop = b.create<scf::ForOp>(loc, b.create<BlockIdxOp>(loc, b.getIndexType()), count,
-                                     b.create<BlockNumOp>(loc, b.getIndexType()));
-    b.setInsertionPointToStart(loop.getBody());
-    return loop.getInductionVar();
-  }
-
-  // Vector ops over `lanes` f32 lanes (whole repeats of 64 unless masked by the caller).
-  void unary(StringRef kind, Value dst, Value src, int64_t lanes) {
-    b.create<VUnaryOp>(loc, dst, src, repeats(lanes), b.getStringAttr(kind), f32, strides(2, 1),
-                       strides(2, 8));
-  }
-  void binary(StringRef kind, Value dst, Value lhs, Value rhs, int64_t lanes) {
-    b.create<VBinaryOp>(loc, dst, lhs, rhs, repeats(lanes), b.getStringAttr(kind), f32,
-                        strides(3, 1), strides(3, 8));
-  }
-  void scalar(StringRef kind, Value dst, Value src, int64_t lanes, float value,
-              Value dynamic = {}) {
-    b.create<VScalarOp>(loc, dst, src, dynamic, b.getF32FloatAttr(value), repeats(lanes),
-                        b.getStringAttr(kind), f32, strides(2, 1), strides(2, 8));
-  }
-  /// One sum per repeat of `lanes`, written contiguously to dst.
-  void sum(Value dst, Value src, int64_t lanes) {
-    b.create<VReduceOp>(loc, dst, src, repeats(lanes), b.getStringAttr("sum"), f32,
-                        strides(1, 1), strides(1, 8));
-  }
-  void gather(Value dst, Value src, Value offsets, int64_t lanes) {
-    b.create<VGatherOp>(loc, dst, src, offsets, repeats(lanes));
-  }
-  void mask(int64_t count) { b.create<SetMaskOp>(loc, c(count)); }
-  /// The f32 at a UB address, read by the scalar unit (its bits).
-  Value readScalar(Value address) {
-    return b.create<LoadScalarOp>(loc, b.getIndexType(), address);
-  }
-  Value toFloat(Value integer) {
-    return b.create<IntToFloatOp>(loc, b.getIndexType(), integer);
-  }
-
-  OpBuilder b;
-  Location loc;
-
-private:
-  void dma(Value dst, Value src, int64_t bytes, StringRef from, StringRef to) {
-    Value zero = c(0);
-    b.create<DmaOp>(loc, dst, src, c(1), c(bytes), zero, zero, b.getStringAttr(from),
-                    b.getStringAttr(to));
-  }
-  Value repeats(int64_t lanes) { return c((lanes + kLanes - 1) / kLanes); }
-  DenseI64ArrayAttr strides(size_t count, int64_t value) {
-    return b.getDenseI64ArrayAttr(SmallVector<int64_t>(count, value));
-  }
-
-  TypeAttr f32;
-  func::FuncOp func;
-  Block *entry = nullptr;
-};
-
-/// Rows of `width` f32 in whole repeats, `buffers` of them fitting in `ubBytes` (the kernels
-/// budget half the smallest UB of the built-in NPUs, 96 KiB, for rows).
-bool rowsFit(int64_t width, int64_t buffers, int64_t ubBytes) {
-  return width >= kLanes && width % kLanes == 0 && width / kLanes <= 255 &&
-         buffers * width * 4 <= ubBytes;
-}
-
-} // namespace
 
 bool rmsNormFitsVectorKernel(int64_t width) {
   // Whole repeats, their partial sums reduced by one more repeat.
@@ -255,13 +109,16 @@ func::FuncOp buildRopeKernel(ModuleOp module, StringRef name, int64_t heads, int
 bool swigluFitsVectorKernel(int64_t width) { return rowsFit(width, 3, 96 * 1024); }
 
 func::FuncOp buildSwigluKernel(ModuleOp module, StringRef name, int64_t width, double limit,
-                               int64_t blockDim) {
+                               int64_t blockDim, bool routed) {
   int64_t rowBytes = width * 4;
-  VectorKernel k(module, name,
-                 {{"gate", 0, rowBytes}, {"up", 0, rowBytes}, {"y", 0, rowBytes, true}},
-                 blockDim);
+  SmallVector<VectorParam> params = {{"gate", 0, rowBytes}, {"up", 0, rowBytes}};
+  if (routed)
+    params.push_back({"route", MoeRoute::kHeaderBytes, MoeRoute::kBytesPerRow});
+  params.push_back({"y", 0, rowBytes, true});
+  VectorKernel k(module, name, params, blockDim);
   Value bg = k.ub(rowBytes), bu = k.ub(rowBytes), bt = k.ub(rowBytes);
-  Value offset = k.mul(k.forEachRow(k.launchScalar(kRows)), k.c(rowBytes));
+  Value rows = k.launchScalar(kRows), row = k.forEachRow(rows);
+  Value offset = k.mul(row, k.c(rowBytes));
   k.load(bg, k.add(k.param(0), offset), rowBytes);
   k.load(bu, k.add(k.param(1), offset), rowBytes);
   if (limit > 0) {
@@ -274,7 +131,12 @@ func::FuncOp buildSwigluKernel(ModuleOp module, StringRef name, int64_t width, d
   k.scalar("add", bt, bt, width, 1.0f);
   k.binary("div", bt, bg, bt, width);
   k.binary("mul", bt, bt, bu, width);
-  k.store(k.add(k.param(2), offset), bt, rowBytes);
+  if (routed) { // the row's routing weight, after the table's items and slots
+    Value weights = k.add(k.param(2), k.add(k.c(MoeRoute::kHeaderBytes),
+                                            k.mul(rows, k.c(MoeRoute::kItemBytes + 4))));
+    k.scalar("mul", bt, bt, width, 0.0f, k.readScalar(k.add(weights, k.mul(row, k.c(4))), "gm"));
+  }
+  k.store(k.add(k.param(params.size() - 1), offset), bt, rowBytes);
   return k.finish();
 }
 

@@ -28,7 +28,7 @@ std::unique_ptr<NpuDevice> NpuDevice::open(const Arch &arch, const uint8_t *libr
 
 size_t NpuDevice::kernelCount() const { return library_->kernels()->size(); }
 
-void NpuDevice::launch(int32_t index, void *const buffers[4], const int64_t scalars[2]) {
+void NpuDevice::launch(int32_t index, void *const buffers[V4C_NPU_LAUNCH_BUFFERS], const int64_t scalars[2]) {
   if (!error_.empty())
     return;
   if (index < 0 || size_t(index) >= kernelCount()) {
@@ -39,17 +39,22 @@ void NpuDevice::launch(int32_t index, void *const buffers[4], const int64_t scal
   const fb::Kernel &kernel = *library_->kernels()->Get(index);
   size_t params = kernel.params() ? kernel.params()->size() : 0;
   size_t scalarCount = kernel.scalars() ? kernel.scalars()->size() : 0;
+  auto tooMany = [&] {
+    error_ = "NPU kernel " + std::to_string(index) + " takes more arguments than a launch passes";
+  };
+  if (scalarCount > 2)
+    return tooMany();
   std::vector<int64_t> args(scalars, scalars + scalarCount);
   std::vector<GmBinding> bindings;
   size_t passed = 0; // the host passes a buffer for each param but the constant ones
-  for (size_t i = 0; i < params && passed <= 4; ++i)
-    bindings.push_back(isConstant(kernel, i) ? constantBinding(kernel, i)
-                       : passed < 4 ? GmBinding{static_cast<uint8_t *>(buffers[passed++]),
-                                                paramBytes(kernel, i, args)}
-                                    : GmBinding{nullptr, uint64_t(++passed)});
-  if (passed > 4 || scalarCount > 2) {
-    error_ = "NPU kernel " + std::to_string(index) + " takes more arguments than a launch passes";
-    return;
+  for (size_t i = 0; i < params; ++i) {
+    if (isConstant(kernel, i)) {
+      bindings.push_back(constantBinding(kernel, i));
+      continue;
+    }
+    if (passed == V4C_NPU_LAUNCH_BUFFERS)
+      return tooMany();
+    bindings.push_back({static_cast<uint8_t *>(buffers[passed++]), paramBytes(kernel, i, args)});
   }
   SimOptions sim;
   sim.checkRaces = options_.checkRaces;

@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace v4c::npu {
 
@@ -148,6 +149,7 @@ int operandCount(Opcode op) {
     return 7;
   case Opcode::VADDS: case Opcode::VMULS: case Opcode::VMAXS: case Opcode::VMINS: return 8;
   case Opcode::VGATHER: return 4;
+  case Opcode::STS: return 2;
   case Opcode::VDUP: case Opcode::VREDUCE_SUM: case Opcode::VREDUCE_MAX: return 5;
   case Opcode::SET_MASK: case Opcode::SET_FLAG: case Opcode::WAIT_FLAG: return 1;
   }
@@ -251,6 +253,7 @@ private:
   // GM granules this block touched (sparse: parameters may be gigabytes of weights).
   std::vector<std::unordered_map<uint64_t, Granule>> gmShadow_;
   int64_t maskCount_ = 0;
+  std::unordered_set<uint64_t> dcache_; // GM lines the scalar unit has read
 };
 
 void BlockRun::transfer(Space src, Space dst, uint64_t bytes, const char *what) {
@@ -864,14 +867,42 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
         regs_[dst] = scalars_[i];
       break;
     }
-    case Opcode::LDS: { // the scalar unit reads UB (NPU.md §1.5)
-      const uint8_t *at = access(Space::UB, value(0), 4, false, /*aligned=*/false);
+    case Opcode::LDS: { // the scalar unit reads UB, or GM through its data cache (NPU.md §1.5)
+      bool gm = in.src_space() == fb::Space::GM;
+      if (value(0) % 4 != 0) {
+        fail("LDS address " + std::to_string(value(0)) + " is not 4-byte aligned");
+        break;
+      }
+      const uint8_t *at = access(gm ? Space::GM : Space::UB, value(0), 4, false, false);
       if (!problem_.empty())
         break;
+      if (gm) { // the scalar unit waits: a GM round trip per line missed [A: 64-byte lines]
+        stats.hbmBytes += hbmBytes_;
+        hbmBytes_ = l2HitBytes_ = 0;
+        bool hit = !dcache_.insert(uint64_t(value(0)) / 64).second;
+        issue_ += hit ? 2 : arch_.dmaPath(Space::GM, Space::L1)->latency;
+      }
       uint32_t bits = 0;
       if (at)
         std::memcpy(&bits, at, 4);
       regs_[dst] = int64_t(bits);
+      break;
+    }
+    case Opcode::STS: { // to UB, or to GM through the data cache (written back) [A: 2 cycles]
+      bool gm = in.dst_space() == fb::Space::GM;
+      if (value(1) % 4 != 0) {
+        fail("STS address " + std::to_string(value(1)) + " is not 4-byte aligned");
+        break;
+      }
+      uint8_t *at = access(gm ? Space::GM : Space::UB, value(1), 4, true, false);
+      if (gm) {
+        stats.hbmBytes += hbmBytes_;
+        hbmBytes_ = l2HitBytes_ = 0;
+        issue_ += 2;
+      }
+      uint32_t bits = uint32_t(uint64_t(value(0)));
+      if (problem_.empty() && at)
+        std::memcpy(at, &bits, 4);
       break;
     }
     case Opcode::ITOF: regs_[dst] = int64_t(bitsOf(float(value(0)))); break;
@@ -972,7 +1003,8 @@ bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, siz
     bool cubePipe = pipe == Pipe::M || pipe == Pipe::MTE1 || pipe == Pipe::FIX;
     bool touchesUb = (in.op() == Opcode::DMA && (Space(in.src_space()) == Space::UB ||
                                                  Space(in.dst_space()) == Space::UB)) ||
-                     in.op() == Opcode::LDS;
+                     (in.op() == Opcode::LDS && in.src_space() != fb::Space::GM) ||
+                     (in.op() == Opcode::STS && in.dst_space() != fb::Space::GM);
     bool touchesCube = (in.op() == Opcode::DMA && (Space(in.src_space()) == Space::L1 ||
                                                    Space(in.dst_space()) == Space::L1)) ||
                        in.op() == Opcode::ND2NZ;
@@ -983,6 +1015,9 @@ bool verifyKernel(const Arch &arch, const fb::Kernel &kernel, size_t params, siz
     if ((in.op() == Opcode::SET_FLAG || in.op() == Opcode::WAIT_FLAG || in.op() == Opcode::BARRIER) &&
         (int(in.pipe()) > int(fb::Pipe::ALL) || int(in.pipe2()) > int(fb::Pipe::ALL)))
       return bad("unknown pipe");
+    if ((in.op() == Opcode::LDS && in.src_space() != fb::Space::GM && in.src_space() != fb::Space::UB) ||
+        (in.op() == Opcode::STS && in.dst_space() != fb::Space::GM && in.dst_space() != fb::Space::UB))
+      return bad("the scalar unit reads and writes UB or GM");
     if ((in.op() == Opcode::DMA || in.op() == Opcode::LOAD_L0) &&
         (int(in.src_space()) >= kNumSpaces || int(in.dst_space()) >= kNumSpaces))
       return bad("unknown space");

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -467,6 +468,84 @@ TEST_F(NpuKernelTest, SwigluKernelEqualsTheReference) {
       }
     }
   EXPECT_FALSE(swigluFitsVectorKernel(100));
+}
+
+/// The MoE experts as the NPU runs them (route → grouped GEMM w1, w3 → routed SwiGLU → grouped
+/// GEMM w2 → combine) against the reference's expert math, on a skewed routing: one expert
+/// gets every token (two work items), one none. f32 cube products, fp32 sums.
+TEST_F(NpuKernelTest, MoeKernelsMatchTheReferenceExperts) {
+  const int64_t T = 20, K = 2, E = 4, D = 128, F = 64, R = T * K;
+  const double limit = 7.0;
+  GemmShape up{16, F, D, mlir::Float32Type::get(context.get()),
+               mlir::Float32Type::get(context.get()), true, E};
+  GemmShape down = up;
+  down.n = D;
+  down.k = F;
+  std::string error;
+  ASSERT_TRUE(builtinArch("910b", arch, error)) << error;
+  GemmTiling upTiling = chooseGemmTiling(arch, up), downTiling = chooseGemmTiling(arch, down);
+  ASSERT_EQ(upTiling.mt, 16);
+  ASSERT_EQ(downTiling.mt, 16);
+  auto route = compileVector([&](mlir::ModuleOp m) { buildMoeRouteKernel(m, "route", E, K, D, 16); });
+  auto swiglu = compileVector([&](mlir::ModuleOp m) { buildSwigluKernel(m, "swiglu", F, limit, 4, true); });
+  auto combine = compileVector([&](mlir::ModuleOp m) { buildMoeCombineKernel(m, "combine", K, D, 4); });
+  auto gemmUp = compileGemm("910b", up, upTiling), gemmDown = compileGemm("910b", down, downTiling);
+  ASSERT_TRUE(route && swiglu && combine && gemmUp && gemmDown);
+
+  std::mt19937 rng(7);
+  std::vector<float> x = randomMatrix(T, D, rng), w1 = randomMatrix(E * F, D, rng),
+                     w3 = randomMatrix(E * F, D, rng), w2 = randomMatrix(E * D, F, rng);
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  for (int64_t t = 0; t < T; ++t) {
+    ids.push_back(2);
+    ids.push_back(t % 3 == 0 ? 1 : 3);
+    weights.push_back(0.25f + 0.01f * float(t));
+    weights.push_back(0.5f);
+  }
+  std::vector<uint8_t> table(size_t(MoeRoute::kHeaderBytes + MoeRoute::kBytesPerRow * R));
+  std::vector<float> xperm(size_t(R * D)), g(size_t(R * F)), u(g.size()), h(g.size()),
+      yperm(size_t(R * D)), y(size_t(T * D), -1.0f);
+  std::vector<int64_t> scalars = {R, T};
+  run(*route, bindParams(ids, weights, x, table, xperm), scalars);
+  int32_t items;
+  std::memcpy(&items, table.data(), 4);
+  EXPECT_EQ(items, 4); // expert 1: 7 rows, expert 2: 16 + 4, expert 3: 13
+  run(*gemmUp, bindParams(xperm, w1, table, g), scalars);
+  run(*gemmUp, bindParams(xperm, w3, table, u), scalars);
+  run(*swiglu, bindParams(g, u, table, h), scalars);
+  run(*gemmDown, bindParams(h, w2, table, yperm), scalars);
+  run(*combine, bindParams(yperm, table, y), scalars);
+
+  double err = 0, norm = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<float> expected(size_t(D), 0.0f);
+    for (int64_t k = 0; k < K; ++k) {
+      int64_t e = ids[t * K + k];
+      std::vector<float> act(static_cast<size_t>(F));
+      for (int64_t f = 0; f < F; ++f) {
+        double gs = 0, us = 0;
+        for (int64_t d = 0; d < D; ++d) {
+          gs += double(x[t * D + d]) * w1[(e * F + f) * D + d];
+          us += double(x[t * D + d]) * w3[(e * F + f) * D + d];
+        }
+        float gf = std::min(float(gs), float(limit));
+        float uf = std::clamp(float(us), -float(limit), float(limit));
+        act[f] = ref::silu(gf) * uf * weights[t * K + k];
+      }
+      for (int64_t d = 0; d < D; ++d) {
+        double sum = 0;
+        for (int64_t f = 0; f < F; ++f)
+          sum += double(act[f]) * w2[(e * D + d) * F + f];
+        expected[d] += float(sum);
+      }
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      err += std::pow(double(y[t * D + d]) - expected[d], 2);
+      norm += std::pow(double(expected[d]), 2);
+    }
+  }
+  EXPECT_LT(std::sqrt(err / norm), 1e-5);
 }
 
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is

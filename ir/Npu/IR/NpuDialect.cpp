@@ -143,7 +143,11 @@ SmallVector<BufferAccess> bufferAccesses(Operation *op, Value *untraced) {
     add(gather.getOffsets(), false);
     add(gather.getDst(), true);
   } else if (auto load = dyn_cast<LoadScalarOp>(op)) {
-    add(load.getAddress(), false); // by the scalar unit: pipe S
+    if (load.getSpace() == "ub")
+      add(load.getAddress(), false); // by the scalar unit: pipe S
+  } else if (auto store = dyn_cast<StoreScalarOp>(op)) {
+    if (store.getSpace() == "ub")
+      add(store.getAddress(), true);
   }
   return accesses;
 }
@@ -226,8 +230,9 @@ LogicalResult NpuDialect::verifyOperationAttribute(Operation *op, NamedAttribute
     return success();
   }
   if (attribute.getName() == kLaunchAttr) {
-    if (!isa<IntegerAttr>(attribute.getValue()))
-      return op->emitError() << "npu.launch is the index of an NPU kernel (an integer)";
+    if (!isa<IntegerAttr, DenseI32ArrayAttr>(attribute.getValue()))
+      return op->emitError() << "npu.launch is the index of an NPU kernel (an integer) or the "
+                                "indices of a kernel sequence (array<i32>)";
     return success();
   }
   if (attribute.getName() == "npu.arch_json" || attribute.getName() == "npu.tiling" ||
@@ -327,6 +332,17 @@ LogicalResult VUnaryOp::verify() {
 }
 LogicalResult VScalarOp::verify() { return verifyVector(*this, {"add", "mul", "max", "min"}, 2); }
 LogicalResult VReduceOp::verify() { return verifyVector(*this, {"sum", "max"}, 1); }
+
+LogicalResult LoadScalarOp::verify() {
+  if (getSpace() != "ub" && getSpace() != "gm")
+    return emitOpError() << "reads UB or GM, not " << getSpace();
+  return success();
+}
+LogicalResult StoreScalarOp::verify() {
+  if (getSpace() != "ub" && getSpace() != "gm")
+    return emitOpError() << "writes UB or GM, not " << getSpace();
+  return success();
+}
 
 static LogicalResult verifyFlag(Operation *op, StringRef src, StringRef dst, int64_t id) {
   if (!isPipe(src, false) || !isPipe(dst, false) || src == dst)

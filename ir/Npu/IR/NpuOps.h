@@ -18,8 +18,17 @@ namespace v4c::npu {
 /// Attribute names.
 constexpr llvm::StringLiteral kArchAttr = "npu.arch";     // on the module
 constexpr llvm::StringLiteral kKernelAttr = "npu.kernel"; // on a kernel func.func
-/// On a graph op: the index of the NPU kernel the host code launches instead of computing it.
+/// On a graph op: the index of the NPU kernel the host code launches instead of computing it
+/// (graph.moe_experts: the indices of its five kernels, codegen/npu/MoeKernels.cpp).
 constexpr llvm::StringLiteral kLaunchAttr = "npu.launch";
+
+/// The GM table the MoE kernels share (the host allocates it), for R = tokens x top-k routed
+/// rows, in bytes: the number of work items (i32) in a 32-byte header; then per item (expert,
+/// first row, rows) as i32, at most R items; each (token, k) slot's row in expert order (i32);
+/// each row's routing weight (f32).
+struct MoeRoute {
+  static constexpr int64_t kHeaderBytes = 32, kItemBytes = 12, kBytesPerRow = 12 + 4 + 4;
+};
 
 /// What the verifiers check against, read from the module's npu.arch attribute:
 ///   {name = "910b", capacity = {l1 = 524288, ...}, alignment = {l1 = 32, ...},

@@ -173,10 +173,24 @@ def Npu_IntToFloatOp : Npu_Op<"int_to_float", [Pure]> {
 }
 
 def Npu_LoadScalarOp : Npu_Op<"load_scalar"> {
-  let summary = "The scalar unit reads the 32 bits at a UB address (an f32's bits)";
-  let arguments = (ins Index:$address);
+  let summary = "The scalar unit reads the 32 bits at a UB or GM address (zero-extended)";
+  let description = [{
+    E.g. an f32's bits reduced on the vector unit (UB), or a count a previous kernel wrote (GM,
+    through the scalar unit's data cache: the first read of a line costs a GM round trip).
+  }];
+  let arguments = (ins Index:$address, DefaultValuedStrAttr<StrAttr, "ub">:$space);
   let results = (outs Index:$bits);
   let assemblyFormat = "$address attr-dict `:` type($bits)";
+  let hasVerifier = 1;
+}
+
+def Npu_StoreScalarOp : Npu_Op<"store_scalar"> {
+  let summary = "The scalar unit writes the low 32 bits of a value to a UB or GM address";
+  let description = "E.g. tables built by scalar code (counts, offsets, a permutation).";
+  let arguments = (ins Index:$value, Index:$address,
+                       DefaultValuedStrAttr<StrAttr, "ub">:$space);
+  let assemblyFormat = "$value `,` $address attr-dict";
+  let hasVerifier = 1;
 }
 
 def Npu_SetMaskOp : Npu_Op<"set_mask"> {

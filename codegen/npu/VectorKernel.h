@@ -1,0 +1,170 @@
+// Building blocks of the vector-core (AIV) kernels (VectorKernels.cpp, MoeKernels.cpp): a
+// builder for one kernel's signature, UB buffers, DMA, vector and scalar-unit ops.
+#pragma once
+
+#include "codegen/npu/NpuTarget.h"
+
+#include "ir/Npu/IR/NpuOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+
+namespace v4c::npu {
+
+inline constexpr int64_t kLanes = 64; // f32 lanes of a 256-byte repeat
+
+/// The scalar arguments of a vector kernel launch (the host passes both, Launch.h).
+enum Scalar : int64_t { kRows = 0, kTokens = 1 };
+
+/// A GM parameter of a vector kernel: `bytes` + `bytesPerUnit` per unit of scalar `unit`
+/// (rows: all dims but the last; tokens: the first dim); a constant one carries its contents.
+struct VectorParam {
+  std::string name;
+  int64_t bytes = 0, bytesPerUnit = 0;
+  bool output = false;
+  mlir::DenseArrayAttr constant = {};
+  Scalar unit = kRows;
+};
+
+/// Builds one AIV kernel: the signature and npu.kernel attribute, UB buffers, DMA and vector
+/// ops on contiguous f32 rows (whole repeats, unit strides).
+class VectorKernel {
+public:
+  VectorKernel(mlir::ModuleOp module, llvm::StringRef name, llvm::ArrayRef<VectorParam> params, int64_t blockDim)
+      : b(mlir::OpBuilder::atBlockEnd(module.getBody())), loc(module.getLoc()),
+        f32(mlir::TypeAttr::get(b.getF32Type())) {
+    llvm::SmallVector<llvm::StringRef> names;
+    llvm::SmallVector<int64_t> bytes, perUnit, units;
+    llvm::SmallVector<bool> outputs;
+    llvm::SmallVector<mlir::NamedAttribute> constants;
+    for (const VectorParam &p : params) {
+      names.push_back(p.name);
+      bytes.push_back(p.bytes);
+      perUnit.push_back(p.bytesPerUnit);
+      units.push_back(p.unit);
+      outputs.push_back(p.output);
+      if (p.constant)
+        constants.push_back(b.getNamedAttr(p.name, p.constant));
+    }
+    llvm::SmallVector<mlir::NamedAttribute> attrs = {
+        b.getNamedAttr("core", b.getStringAttr("aiv")),
+        b.getNamedAttr("block_dim", b.getI64IntegerAttr(blockDim)),
+        b.getNamedAttr("params", b.getStrArrayAttr(names)),
+        b.getNamedAttr("param_bytes", b.getDenseI64ArrayAttr(bytes)),
+        b.getNamedAttr("param_bytes_per_unit", b.getDenseI64ArrayAttr(perUnit)),
+        b.getNamedAttr("param_unit_scalars", b.getDenseI64ArrayAttr(units)),
+        b.getNamedAttr("outputs", b.getDenseBoolArrayAttr(outputs)),
+        b.getNamedAttr("scalars", b.getStrArrayAttr({"rows", "tokens"}))};
+    if (!constants.empty())
+      attrs.push_back(b.getNamedAttr("constants", b.getDictionaryAttr(constants)));
+    mlir::Type index = b.getIndexType();
+    llvm::SmallVector<mlir::Type> args(params.size() + 2, index);
+    func = b.create<mlir::func::FuncOp>(loc, name, b.getFunctionType(args, {}));
+    func->setAttr(kKernelAttr, b.getDictionaryAttr(attrs));
+    entry = func.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+  }
+  /// Ends the kernel.
+  mlir::func::FuncOp finish() {
+    b.setInsertionPointToEnd(entry);
+    b.create<mlir::func::ReturnOp>(loc);
+    return func;
+  }
+
+  mlir::Value param(size_t i) { return entry->getArgument(i); }
+  mlir::Value launchScalar(Scalar which) { return entry->getArgument(entry->getNumArguments() - 2 + which); }
+  mlir::Value c(int64_t v) { return b.create<mlir::arith::ConstantIndexOp>(loc, v); }
+  mlir::Value add(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::AddIOp>(loc, x, y); }
+  mlir::Value sub(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::SubIOp>(loc, x, y); }
+  mlir::Value mul(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::MulIOp>(loc, x, y); }
+  mlir::Value div(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::DivUIOp>(loc, x, y); }
+  mlir::Value min(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::MinUIOp>(loc, x, y); }
+  mlir::Value ub(int64_t bytes) {
+    return b.create<AllocOp>(loc, b.getIndexType(), b.getStringAttr("ub"),
+                             b.getI64IntegerAttr(std::max<int64_t>(32, (bytes + 31) / 32 * 32)),
+                             mlir::IntegerAttr());
+  }
+  void load(mlir::Value dst, mlir::Value gm, int64_t bytes) { dma(dst, gm, bytes, "gm", "ub"); }
+  void store(mlir::Value gm, mlir::Value src, int64_t bytes) { dma(gm, src, bytes, "ub", "gm"); }
+
+  /// The loop over this block's rows of `count`; the builder moves into its body.
+  mlir::Value forEachRow(mlir::Value count) {
+    auto loop = b.create<mlir::scf::ForOp>(loc, b.create<BlockIdxOp>(loc, b.getIndexType()), count,
+                                     b.create<BlockNumOp>(loc, b.getIndexType()));
+    b.setInsertionPointToStart(loop.getBody());
+    return loop.getInductionVar();
+  }
+
+  // Vector ops over `lanes` f32 lanes (whole repeats of 64 unless masked by the caller).
+  void unary(llvm::StringRef kind, mlir::Value dst, mlir::Value src, int64_t lanes) {
+    b.create<VUnaryOp>(loc, dst, src, repeats(lanes), b.getStringAttr(kind), f32, strides(2, 1),
+                       strides(2, 8));
+  }
+  void binary(llvm::StringRef kind, mlir::Value dst, mlir::Value lhs, mlir::Value rhs, int64_t lanes) {
+    b.create<VBinaryOp>(loc, dst, lhs, rhs, repeats(lanes), b.getStringAttr(kind), f32,
+                        strides(3, 1), strides(3, 8));
+  }
+  void scalar(llvm::StringRef kind, mlir::Value dst, mlir::Value src, int64_t lanes, float value,
+              mlir::Value dynamic = {}) {
+    b.create<VScalarOp>(loc, dst, src, dynamic, b.getF32FloatAttr(value), repeats(lanes),
+                        b.getStringAttr(kind), f32, strides(2, 1), strides(2, 8));
+  }
+  /// One sum per repeat of `lanes`, written contiguously to dst.
+  void sum(mlir::Value dst, mlir::Value src, int64_t lanes) {
+    b.create<VReduceOp>(loc, dst, src, repeats(lanes), b.getStringAttr("sum"), f32,
+                        strides(1, 1), strides(1, 8));
+  }
+  void gather(mlir::Value dst, mlir::Value src, mlir::Value offsets, int64_t lanes) {
+    b.create<VGatherOp>(loc, dst, src, offsets, repeats(lanes));
+  }
+  void mask(int64_t count) { b.create<SetMaskOp>(loc, c(count)); }
+  /// A scalar loop: `body(i)` for i in [lower, upper) step `step`, the builder after it.
+  template <typename Body>
+  void loop(mlir::Value lower, mlir::Value upper, int64_t step, Body body) {
+    auto loop = b.create<mlir::scf::ForOp>(loc, lower, upper, c(step));
+    mlir::OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    body(loop.getInductionVar());
+  }
+
+  /// The 32 bits at a UB (or GM) address, read by the scalar unit (e.g. an f32's bits).
+  mlir::Value readScalar(mlir::Value address, llvm::StringRef space = "ub") {
+    return b.create<LoadScalarOp>(loc, b.getIndexType(), address, b.getStringAttr(space));
+  }
+  /// The scalar unit writes the low 32 bits of `value` at a UB (or GM) address.
+  void writeScalar(mlir::Value value, mlir::Value address, llvm::StringRef space = "ub") {
+    b.create<StoreScalarOp>(loc, value, address, b.getStringAttr(space));
+  }
+  mlir::Value toFloat(mlir::Value integer) {
+    return b.create<IntToFloatOp>(loc, b.getIndexType(), integer);
+  }
+
+  mlir::OpBuilder b;
+  mlir::Location loc;
+
+private:
+  void dma(mlir::Value dst, mlir::Value src, int64_t bytes, llvm::StringRef from, llvm::StringRef to) {
+    mlir::Value zero = c(0);
+    b.create<DmaOp>(loc, dst, src, c(1), c(bytes), zero, zero, b.getStringAttr(from),
+                    b.getStringAttr(to));
+  }
+  mlir::Value repeats(int64_t lanes) { return c((lanes + kLanes - 1) / kLanes); }
+  mlir::DenseI64ArrayAttr strides(size_t count, int64_t value) {
+    return b.getDenseI64ArrayAttr(llvm::SmallVector<int64_t>(count, value));
+  }
+
+  mlir::TypeAttr f32;
+  mlir::func::FuncOp func;
+  mlir::Block *entry = nullptr;
+};
+
+/// Rows of `width` f32 in whole repeats, `buffers` of them fitting in `ubBytes` (the kernels
+/// budget half the smallest UB of the built-in NPUs, 96 KiB, for rows).
+inline bool rowsFit(int64_t width, int64_t buffers, int64_t ubBytes) {
+  return width >= kLanes && width % kLanes == 0 && width / kLanes <= 255 &&
+         buffers * width * 4 <= ubBytes;
+}
+
+
+} // namespace v4c::npu
