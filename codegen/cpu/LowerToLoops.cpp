@@ -403,7 +403,10 @@ private:
     if (auto launch = op->getAttrOfType<IntegerAttr>(npu::kLaunchAttr))
       results = npuLaunch(op, launch.getInt(), op->getOperands(), e);
     else if (auto program = op->getAttrOfType<DenseI32ArrayAttr>(npu::kLaunchAttr))
-      results = npuMoeLaunch(cast<graph::MoeExpertsOp>(op), program.asArrayRef(), e);
+      results = isa<graph::MoeExpertsOp>(op)
+                    ? npuMoeLaunch(cast<graph::MoeExpertsOp>(op), program.asArrayRef(), e)
+                    : npuAttentionLaunch(cast<graph::SparseAttentionOp>(op),
+                                         program.asArrayRef(), e);
     else
       results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
             .Case<graph::PositionsOp, graph::EmbeddingOp, graph::RmsNormOp, graph::RopeOp,
@@ -748,9 +751,9 @@ private:
   }
 
   /// Emits a call of v4c_npu_launch (runtime/npu/Launch.h): kernel `kernel` with GM buffers
-  /// at `addresses` (index values, in parameter order) and the scalars rows and tokens.
-  void launchNpuKernel(LoopEmitter &e, int64_t kernel, ArrayRef<Value> addresses, Value rows,
-                       Value tokens) {
+  /// at `addresses` (index values, in parameter order) and `scalars` (rows, tokens, ...).
+  void launchNpuKernel(LoopEmitter &e, int64_t kernel, ArrayRef<Value> addresses,
+                       ArrayRef<Value> scalars) {
     OpBuilder &b = e.builder();
     Location loc = e.location();
     Type ptr = LLVM::LLVMPointerType::get(b.getContext()), i64 = b.getI64Type();
@@ -759,17 +762,19 @@ private:
       OpBuilder top = OpBuilder::atBlockEnd(module.getBody());
       SmallVector<Type> args = {b.getI32Type()};
       args.append(V4C_NPU_LAUNCH_BUFFERS, ptr);
-      args.append({i64, i64});
+      args.append(V4C_NPU_LAUNCH_SCALARS, i64);
       decl = top.create<func::FuncOp>(module.getLoc(), "v4c_npu_launch",
                                       top.getFunctionType(args, {}));
       decl.setPrivate();
     }
-    assert(addresses.size() <= V4C_NPU_LAUNCH_BUFFERS && "the offload checked the buffer count");
+    assert(addresses.size() <= V4C_NPU_LAUNCH_BUFFERS && scalars.size() <= V4C_NPU_LAUNCH_SCALARS &&
+           "the offload's kernels fit a launch");
     SmallVector<Value> operands = {e.i32(int32_t(kernel))};
     for (size_t i = 0; i < V4C_NPU_LAUNCH_BUFFERS; ++i)
       operands.push_back(pointer(e, i < addresses.size() ? addresses[i] : e.index(0)));
-    operands.push_back(b.create<arith::IndexCastOp>(loc, i64, rows));
-    operands.push_back(b.create<arith::IndexCastOp>(loc, i64, tokens));
+    for (size_t i = 0; i < V4C_NPU_LAUNCH_SCALARS; ++i)
+      operands.push_back(b.create<arith::IndexCastOp>(loc, i64, i < scalars.size() ? scalars[i]
+                                                                                     : e.index(0)));
     b.create<func::CallOp>(loc, decl, operands);
   }
 
@@ -785,7 +790,32 @@ private:
     for (Value input : inputs)
       addresses.push_back(pointerOf(e, input, op));
     addresses.push_back(address(e, out));
-    launchNpuKernel(e, kernel, addresses, leadingRows(e, x, type), e.dim(x, 0));
+    launchNpuKernel(e, kernel, addresses, {leadingRows(e, x, type), e.dim(x, 0)});
+    return {e.tensor(out)};
+  }
+
+  /// Attention on the NPU (codegen/npu/AttentionKernels.cpp): the attention kernel, then the
+  /// ring update (the window state the kernel read).
+  SmallVector<Value> npuAttentionLaunch(graph::SparseAttentionOp op, ArrayRef<int32_t> kernels,
+                                        LoopEmitter &e) {
+    Value q = e.buffer(op.getQueries());
+    Value tokens = e.dim(q, 0);
+    Value out = e.alloc(cast<RankedTensorType>(op.getType()), {tokens});
+    auto at = [&](Value v) { return pointerOf(e, v, op); };
+    Value ring = address(e, stateView(e, op, op.getWindowStateAttr()));
+    SmallVector<Value> buffers = {at(op.getQueries()), at(op.getKv()), at(op.getPositions()),
+                                  at(op.getSink()), ring};
+    Value entries = e.index(0);
+    if (Value compressed = op.getCompressed()) {
+      buffers.push_back(at(compressed));
+      entries = e.dim(e.buffer(compressed), 0);
+    }
+    if (Value indices = op.getIndices())
+      buffers.push_back(at(indices));
+    buffers.push_back(address(e, out));
+    launchNpuKernel(e, kernels[0], buffers, {tokens, tokens, entries});
+    launchNpuKernel(e, kernels[1], {at(op.getKv()), at(op.getPositions()), ring},
+                    {tokens, tokens});
     return {e.tensor(out)};
   }
 
@@ -810,18 +840,16 @@ private:
     Value out = e.alloc(cast<RankedTensorType>(op.getType()), {tokens});
     auto at = [&](Value v) { return pointerOf(e, v, op); };
     auto buf = [&](Value memref) { return address(e, memref); };
+    SmallVector<Value> scalars = {rows, tokens};
     launchNpuKernel(e, kernels[0],
                     {at(op.getExperts()), at(op.getWeights()), at(op.getInput()), buf(table),
                      buf(xperm)},
-                    rows, tokens);
-    launchNpuKernel(e, kernels[1], {buf(xperm), at(op.getW1()), buf(table), buf(gate)}, rows,
-                    tokens);
-    launchNpuKernel(e, kernels[1], {buf(xperm), at(op.getW3()), buf(table), buf(up)}, rows,
-                    tokens);
-    launchNpuKernel(e, kernels[2], {buf(gate), buf(up), buf(table), buf(act)}, rows, tokens);
-    launchNpuKernel(e, kernels[3], {buf(act), at(op.getW2()), buf(table), buf(yperm)}, rows,
-                    tokens);
-    launchNpuKernel(e, kernels[4], {buf(yperm), buf(table), buf(out)}, rows, tokens);
+                    scalars);
+    launchNpuKernel(e, kernels[1], {buf(xperm), at(op.getW1()), buf(table), buf(gate)}, scalars);
+    launchNpuKernel(e, kernels[1], {buf(xperm), at(op.getW3()), buf(table), buf(up)}, scalars);
+    launchNpuKernel(e, kernels[2], {buf(gate), buf(up), buf(table), buf(act)}, scalars);
+    launchNpuKernel(e, kernels[3], {buf(act), at(op.getW2()), buf(table), buf(yperm)}, scalars);
+    launchNpuKernel(e, kernels[4], {buf(yperm), buf(table), buf(out)}, scalars);
     return {e.tensor(out)};
   }
 

@@ -18,7 +18,7 @@ llvm::Error compileNpuArtifact(mlir::ModuleOp module, const Checkpoint &checkpoi
   withOffload.beforePlanning = [&](mlir::ModuleOp prepared) -> mlir::LogicalResult {
     if (options.beforePlanning && mlir::failed(options.beforePlanning(prepared)))
       return mlir::failure(); // the caller's hook sees the graph before the offload
-    mlir::FailureOr<OffloadPlan> plan = offloadToNpu(prepared, arch);
+    mlir::FailureOr<OffloadPlan> plan = offloadToNpu(prepared, arch, options.maxSeqLen);
     if (mlir::failed(plan))
       return mlir::failure();
     auto list = [](const std::map<std::string, int> &counts) {

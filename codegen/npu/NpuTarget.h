@@ -92,6 +92,27 @@ mlir::func::FuncOp buildSwigluKernel(mlir::ModuleOp module, llvm::StringRef name
                                      double limit, int64_t blockDim, bool routed = false);
 
 //===----------------------------------------------------------------------===//
+// Attention (AttentionKernels.cpp): graph.sparse_attention on the vector cores
+//===----------------------------------------------------------------------===//
+
+struct AttentionShape {
+  int64_t heads = 0, headDim = 0, window = 0, ratio = 0;
+  enum Compressed { kNone, kAll, kIndexed } compressed = kNone; // none, HCA, CSA
+  int64_t entries = 0; // compressed candidates per query: top-k (CSA), the cache's capacity (HCA)
+  double scale = 1.0;
+};
+/// Whether the attention kernel holds a query's candidates (UB) and rows.
+bool attentionFitsVectorKernel(const AttentionShape &shape);
+/// Appends the attention kernel: params q kv positions sink ring [compressed] [indices] out,
+/// scalars rows (tokens), tokens, entries (compressed rows).
+mlir::func::FuncOp buildAttentionKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                        const AttentionShape &shape, int64_t blockDim);
+/// Appends the kernel writing the last `window` kv rows into the ring state: params kv
+/// positions ring.
+mlir::func::FuncOp buildRingUpdateKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                         int64_t headDim, int64_t window, int64_t blockDim);
+
+//===----------------------------------------------------------------------===//
 // MoE experts (MoeKernels.cpp): route → grouped GEMM (w1, w3) → routed SwiGLU → grouped GEMM
 // (w2) → combine
 //===----------------------------------------------------------------------===//
@@ -135,7 +156,9 @@ struct OffloadPlan {
 /// planning): graph.linear ops without activation quantization become npu.launch sites of cube
 /// GEMM kernels, their weights f32 parameters decoded at compile time (v4c.dequantize);
 /// graph.rms_norm, graph.rope and graph.swiglu ops whose rows fit them, of vector kernels.
-mlir::FailureOr<OffloadPlan> offloadToNpu(mlir::ModuleOp module, const Arch &arch);
+/// `maxSeqLen` bounds the compressed KV caches (attention's candidates).
+mlir::FailureOr<OffloadPlan> offloadToNpu(mlir::ModuleOp module, const Arch &arch,
+                                          int64_t maxSeqLen);
 
 /// Serializes every kernel of `module` (after sync and planning) into a KernelLibrary.
 bool serializeKernels(mlir::ModuleOp module, flatbuffers::FlatBufferBuilder &builder,

@@ -18,6 +18,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include <functional>
+#include <cmath>
 #include <map>
 
 using namespace mlir;
@@ -67,7 +68,7 @@ void dropScale(MutableOperandRange scale) {
 
 } // namespace
 
-FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
+FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t maxSeqLen) {
   MLIRContext *context = module.getContext();
   OffloadPlan plan;
   plan.kernels = ModuleOp::create(module.getLoc());
@@ -178,15 +179,56 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch) {
     swiglu->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
     ++plan.launchSites["SwiGLU"];
   }
-  // Routed experts whose rows fit the vector kernels: route, grouped GEMMs, SwiGLU, combine.
-  std::map<std::vector<int64_t>, int32_t> moeKernelOf; // kernels by (kind, dims...)
-  auto moeKernel = [&](std::vector<int64_t> key, const std::function<void(StringRef)> &build) {
-    auto [at, added] = moeKernelOf.try_emplace(key, kernels);
+  // Kernels of op sequences (attention, MoE), built once per (kind, sizes...).
+  std::map<std::vector<int64_t>, int32_t> sequenceKernelOf;
+  auto sequenceKernel = [&](std::vector<int64_t> key, StringRef prefix,
+                            const std::function<void(StringRef)> &build) {
+    auto [at, added] = sequenceKernelOf.try_emplace(key, kernels);
     if (added) {
       ++kernels;
-      build("moe_" + std::to_string(at->second));
+      build(prefix.str() + std::to_string(at->second));
     }
     return at->second;
+  };
+  // Attention whose candidates fit the kernel: attention, then the ring update.
+  SmallVector<graph::SparseAttentionOp> attentions;
+  module.walk([&](graph::SparseAttentionOp op) { attentions.push_back(op); });
+  for (graph::SparseAttentionOp attention : attentions) {
+    auto qType = cast<RankedTensorType>(attention.getQueries().getType());
+    AttentionShape shape;
+    shape.heads = qType.getDimSize(1);
+    shape.headDim = qType.getDimSize(2);
+    shape.window = attention.getWindow();
+    shape.ratio = attention.getRatio();
+    shape.scale = attention.getScale().convertToDouble();
+    if (attention.getIndices()) {
+      shape.compressed = AttentionShape::kIndexed;
+      shape.entries = cast<RankedTensorType>(attention.getIndices().getType()).getDimSize(1);
+    } else if (attention.getCompressed()) {
+      shape.compressed = AttentionShape::kAll;
+      shape.entries = maxSeqLen / std::max<int64_t>(shape.ratio, 1);
+    }
+    if (ShapedType::isDynamic(shape.entries) || !attentionFitsVectorKernel(shape))
+      continue;
+    std::vector<int64_t> key = {0,           shape.heads, shape.headDim,       shape.window,
+                                shape.ratio, shape.entries, int64_t(shape.compressed),
+                                int64_t(std::llround(shape.scale * 1e9))};
+    SmallVector<int32_t> program = {
+        sequenceKernel(key, "attention_",
+                       [&](StringRef name) {
+                         buildAttentionKernel(*plan.kernels, name, shape, arch.vectorCores);
+                       }),
+        sequenceKernel({1, shape.headDim, shape.window}, "kv_ring_", [&](StringRef name) {
+          buildRingUpdateKernel(*plan.kernels, name, shape.headDim, shape.window,
+                                arch.vectorCores);
+        })};
+    attention->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
+    ++plan.launchSites["attention"];
+  }
+  // Routed experts whose rows fit the vector kernels: route, grouped GEMMs, SwiGLU, combine.
+  auto moeKernel = [&](std::vector<int64_t> key, const std::function<void(StringRef)> &build) {
+    key.insert(key.begin(), 10); // apart from attention's kinds
+    return sequenceKernel(key, "moe_", build);
   };
   SmallVector<graph::MoeExpertsOp> moes;
   module.walk([&](graph::MoeExpertsOp op) { moes.push_back(op); });

@@ -180,6 +180,12 @@ private:
         .Case<arith::RemUIOp, arith::RemSIOp>([&](auto) { return scalar(fb::Opcode::REM); })
         .Case<arith::MinUIOp, arith::MinSIOp>([&](auto) { return scalar(fb::Opcode::IMIN); })
         .Case<arith::MaxUIOp, arith::MaxSIOp>([&](auto) { return scalar(fb::Opcode::IMAX); })
+        .Case<arith::CmpIOp>([&](arith::CmpIOp cmp) -> LogicalResult {
+          if (cmp.getPredicate() != arith::CmpIPredicate::ult)
+            return fail(op, "the scalar unit compares with ult only");
+          return scalar(fb::Opcode::LTU);
+        })
+        .Case<arith::SelectOp>([&](auto) { return scalar(fb::Opcode::SEL); })
         .Case<BlockIdxOp>([&](auto) { return scalar(fb::Opcode::BLOCK_IDX); })
         .Case<BlockNumOp>([&](auto) { return scalar(fb::Opcode::BLOCK_NUM); })
         .Case<scf::ForOp>([&](scf::ForOp loop) -> LogicalResult {

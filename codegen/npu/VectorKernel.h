@@ -14,8 +14,9 @@ namespace v4c::npu {
 
 inline constexpr int64_t kLanes = 64; // f32 lanes of a 256-byte repeat
 
-/// The scalar arguments of a vector kernel launch (the host passes both, Launch.h).
-enum Scalar : int64_t { kRows = 0, kTokens = 1 };
+/// The scalar arguments of a vector kernel launch (Launch.h): rows (all dims but the last),
+/// tokens (the first dim), entries (attention: compressed KV entries).
+enum Scalar : int64_t { kRows = 0, kTokens = 1, kEntries = 2 };
 
 /// A GM parameter of a vector kernel: `bytes` + `bytesPerUnit` per unit of scalar `unit`
 /// (rows: all dims but the last; tokens: the first dim); a constant one carries its contents.
@@ -31,9 +32,11 @@ struct VectorParam {
 /// ops on contiguous f32 rows (whole repeats, unit strides).
 class VectorKernel {
 public:
-  VectorKernel(mlir::ModuleOp module, llvm::StringRef name, llvm::ArrayRef<VectorParam> params, int64_t blockDim)
+  /// A kernel taking the first `scalars` launch scalars (rows, tokens[, entries]).
+  VectorKernel(mlir::ModuleOp module, llvm::StringRef name, llvm::ArrayRef<VectorParam> params,
+               int64_t blockDim, int64_t scalars = 2)
       : b(mlir::OpBuilder::atBlockEnd(module.getBody())), loc(module.getLoc()),
-        f32(mlir::TypeAttr::get(b.getF32Type())) {
+        f32(mlir::TypeAttr::get(b.getF32Type())), scalarCount(scalars) {
     llvm::SmallVector<llvm::StringRef> names;
     llvm::SmallVector<int64_t> bytes, perUnit, units;
     llvm::SmallVector<bool> outputs;
@@ -55,11 +58,12 @@ public:
         b.getNamedAttr("param_bytes_per_unit", b.getDenseI64ArrayAttr(perUnit)),
         b.getNamedAttr("param_unit_scalars", b.getDenseI64ArrayAttr(units)),
         b.getNamedAttr("outputs", b.getDenseBoolArrayAttr(outputs)),
-        b.getNamedAttr("scalars", b.getStrArrayAttr({"rows", "tokens"}))};
+        b.getNamedAttr("scalars", b.getStrArrayAttr(llvm::ArrayRef<llvm::StringRef>(
+                                      {"rows", "tokens", "entries"}).take_front(scalars)))};
     if (!constants.empty())
       attrs.push_back(b.getNamedAttr("constants", b.getDictionaryAttr(constants)));
     mlir::Type index = b.getIndexType();
-    llvm::SmallVector<mlir::Type> args(params.size() + 2, index);
+    llvm::SmallVector<mlir::Type> args(params.size() + scalars, index);
     func = b.create<mlir::func::FuncOp>(loc, name, b.getFunctionType(args, {}));
     func->setAttr(kKernelAttr, b.getDictionaryAttr(attrs));
     entry = func.addEntryBlock();
@@ -73,13 +77,23 @@ public:
   }
 
   mlir::Value param(size_t i) { return entry->getArgument(i); }
-  mlir::Value launchScalar(Scalar which) { return entry->getArgument(entry->getNumArguments() - 2 + which); }
+  mlir::Value launchScalar(Scalar which) {
+    return entry->getArgument(entry->getNumArguments() - scalarCount + which);
+  }
   mlir::Value c(int64_t v) { return b.create<mlir::arith::ConstantIndexOp>(loc, v); }
   mlir::Value add(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::AddIOp>(loc, x, y); }
   mlir::Value sub(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::SubIOp>(loc, x, y); }
   mlir::Value mul(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::MulIOp>(loc, x, y); }
   mlir::Value div(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::DivUIOp>(loc, x, y); }
+  mlir::Value rem(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::RemUIOp>(loc, x, y); }
   mlir::Value min(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::MinUIOp>(loc, x, y); }
+  mlir::Value max(mlir::Value x, mlir::Value y) { return b.create<mlir::arith::MaxUIOp>(loc, x, y); }
+  mlir::Value lessThan(mlir::Value x, mlir::Value y) { // unsigned
+    return b.create<mlir::arith::CmpIOp>(loc, mlir::arith::CmpIPredicate::ult, x, y);
+  }
+  mlir::Value select(mlir::Value condition, mlir::Value x, mlir::Value y) {
+    return b.create<mlir::arith::SelectOp>(loc, condition, x, y);
+  }
   mlir::Value ub(int64_t bytes) {
     return b.create<AllocOp>(loc, b.getIndexType(), b.getStringAttr("ub"),
                              b.getI64IntegerAttr(std::max<int64_t>(32, (bytes + 31) / 32 * 32)),
@@ -88,10 +102,11 @@ public:
   void load(mlir::Value dst, mlir::Value gm, int64_t bytes) { dma(dst, gm, bytes, "gm", "ub"); }
   void store(mlir::Value gm, mlir::Value src, int64_t bytes) { dma(gm, src, bytes, "ub", "gm"); }
 
-  /// The loop over this block's rows of `count`; the builder moves into its body.
-  mlir::Value forEachRow(mlir::Value count) {
-    auto loop = b.create<mlir::scf::ForOp>(loc, b.create<BlockIdxOp>(loc, b.getIndexType()), count,
-                                     b.create<BlockNumOp>(loc, b.getIndexType()));
+  /// The loop over this block's rows of [first, count); the builder moves into its body.
+  mlir::Value forEachRow(mlir::Value count, mlir::Value first = {}) {
+    mlir::Value mine = b.create<BlockIdxOp>(loc, b.getIndexType());
+    auto loop = b.create<mlir::scf::ForOp>(loc, first ? add(first, mine) : mine, count,
+                                           b.create<BlockNumOp>(loc, b.getIndexType()));
     b.setInsertionPointToStart(loop.getBody());
     return loop.getInductionVar();
   }
@@ -110,11 +125,12 @@ public:
     b.create<VScalarOp>(loc, dst, src, dynamic, b.getF32FloatAttr(value), repeats(lanes),
                         b.getStringAttr(kind), f32, strides(2, 1), strides(2, 8));
   }
-  /// One sum per repeat of `lanes`, written contiguously to dst.
-  void sum(mlir::Value dst, mlir::Value src, int64_t lanes) {
-    b.create<VReduceOp>(loc, dst, src, repeats(lanes), b.getStringAttr("sum"), f32,
+  /// One sum (or max) per repeat of `lanes`, written contiguously to dst.
+  void reduce(llvm::StringRef kind, mlir::Value dst, mlir::Value src, int64_t lanes) {
+    b.create<VReduceOp>(loc, dst, src, repeats(lanes), b.getStringAttr(kind), f32,
                         strides(1, 1), strides(1, 8));
   }
+  void sum(mlir::Value dst, mlir::Value src, int64_t lanes) { reduce("sum", dst, src, lanes); }
   void gather(mlir::Value dst, mlir::Value src, mlir::Value offsets, int64_t lanes) {
     b.create<VGatherOp>(loc, dst, src, offsets, repeats(lanes));
   }
@@ -155,6 +171,7 @@ private:
   }
 
   mlir::TypeAttr f32;
+  int64_t scalarCount;
   mlir::func::FuncOp func;
   mlir::Block *entry = nullptr;
 };

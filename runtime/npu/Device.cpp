@@ -28,7 +28,7 @@ std::unique_ptr<NpuDevice> NpuDevice::open(const Arch &arch, const uint8_t *libr
 
 size_t NpuDevice::kernelCount() const { return library_->kernels()->size(); }
 
-void NpuDevice::launch(int32_t index, void *const buffers[V4C_NPU_LAUNCH_BUFFERS], const int64_t scalars[2]) {
+void NpuDevice::launch(int32_t index, void *const buffers[V4C_NPU_LAUNCH_BUFFERS], const int64_t scalars[V4C_NPU_LAUNCH_SCALARS]) {
   if (!error_.empty())
     return;
   if (index < 0 || size_t(index) >= kernelCount()) {
@@ -42,7 +42,7 @@ void NpuDevice::launch(int32_t index, void *const buffers[V4C_NPU_LAUNCH_BUFFERS
   auto tooMany = [&] {
     error_ = "NPU kernel " + std::to_string(index) + " takes more arguments than a launch passes";
   };
-  if (scalarCount > 2)
+  if (scalarCount > V4C_NPU_LAUNCH_SCALARS)
     return tooMany();
   std::vector<int64_t> args(scalars, scalars + scalarCount);
   std::vector<GmBinding> bindings;

@@ -33,7 +33,7 @@ public:
 
   /// Runs kernel `index` with GM buffers in parameter order and its scalar arguments. After a
   /// failure, further launches do nothing until clearError(): error() says what happened.
-  void launch(int32_t index, void *const buffers[V4C_NPU_LAUNCH_BUFFERS], const int64_t scalars[2]);
+  void launch(int32_t index, void *const buffers[V4C_NPU_LAUNCH_BUFFERS], const int64_t scalars[V4C_NPU_LAUNCH_SCALARS]);
   const std::string &error() const { return error_; }
   void clearError() { error_.clear(); }
 

@@ -11,15 +11,17 @@ extern "C" {
 #endif
 
 /* Runs kernel `kernel` of the artifact's library with up to V4C_NPU_LAUNCH_BUFFERS GM buffers
- * (in the kernel's parameter order, constant parameters skipped) and two scalar arguments. */
-#define V4C_NPU_LAUNCH_BUFFERS 6
+ * (in the kernel's parameter order, constant parameters skipped) and V4C_NPU_LAUNCH_SCALARS
+ * scalar arguments (the kernel reads its first ones). */
+#define V4C_NPU_LAUNCH_BUFFERS 8
+#define V4C_NPU_LAUNCH_SCALARS 3
 typedef void (*v4c_npu_launcher)(void *context, int32_t kernel,
                                  void *const buffers[V4C_NPU_LAUNCH_BUFFERS],
-                                 const int64_t scalars[2]);
+                                 const int64_t scalars[V4C_NPU_LAUNCH_SCALARS]);
 
 void v4c_npu_set_launcher(v4c_npu_launcher launcher, void *context);
 void v4c_npu_launch(int32_t kernel, void *b0, void *b1, void *b2, void *b3, void *b4, void *b5,
-                    int64_t s0, int64_t s1);
+                    void *b6, void *b7, int64_t s0, int64_t s1, int64_t s2);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -37,7 +37,7 @@ NpuRun openNpuEngine(const std::string &path, const DeviceOptions &options, std:
     }
     *device = std::move(opened);
     setLauncher(
-        [](void *context, int32_t kernel, void *const buffers[V4C_NPU_LAUNCH_BUFFERS], const int64_t scalars[2]) {
+        [](void *context, int32_t kernel, void *const buffers[V4C_NPU_LAUNCH_BUFFERS], const int64_t scalars[V4C_NPU_LAUNCH_SCALARS]) {
           static_cast<NpuDevice *>(context)->launch(kernel, buffers, scalars);
         },
         device->get());

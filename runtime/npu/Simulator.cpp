@@ -135,7 +135,8 @@ int operandCount(Opcode op) {
   case Opcode::LI: case Opcode::PARAM: case Opcode::SCALAR: case Opcode::LDS: case Opcode::ITOF:
     return 1;
   case Opcode::ADD: case Opcode::SUB: case Opcode::MUL: case Opcode::DIV: case Opcode::REM:
-  case Opcode::IMIN: case Opcode::IMAX: return 2;
+  case Opcode::IMIN: case Opcode::IMAX: case Opcode::LTU: return 2;
+  case Opcode::SEL: return 3;
   case Opcode::BLOCK_IDX: case Opcode::BLOCK_NUM: case Opcode::END_LOOP: case Opcode::BARRIER: return 0;
   case Opcode::LOOP: return 3;
   case Opcode::DMA: case Opcode::ND2NZ: return 6;
@@ -157,7 +158,8 @@ int operandCount(Opcode op) {
 }
 
 bool hasDst(Opcode op) {
-  return (op <= Opcode::LOOP && op != Opcode::END_LOOP) || op == Opcode::ITOF;
+  return (op <= Opcode::LOOP && op != Opcode::END_LOOP) || op == Opcode::ITOF ||
+         op == Opcode::LTU || op == Opcode::SEL;
 }
 
 unsigned bytesOf(DType type) { return std::max(1u, dtypeBits(type) / 8); }
@@ -846,6 +848,8 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
       break;
     }
     case Opcode::IMIN: regs_[dst] = std::min(value(0), value(1)); break;
+    case Opcode::LTU: regs_[dst] = uint64_t(value(0)) < uint64_t(value(1)) ? 1 : 0; break;
+    case Opcode::SEL: regs_[dst] = value(0) != 0 ? value(1) : value(2); break;
     case Opcode::IMAX: regs_[dst] = std::max(value(0), value(1)); break;
     case Opcode::BLOCK_IDX: regs_[dst] = block_; break;
     case Opcode::BLOCK_NUM: regs_[dst] = kernel_.block_dim(); break;

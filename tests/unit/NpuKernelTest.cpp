@@ -548,6 +548,76 @@ TEST_F(NpuKernelTest, MoeKernelsMatchTheReferenceExperts) {
   EXPECT_LT(std::sqrt(err / norm), 1e-5);
 }
 
+/// The attention kernel against the op's definition (graph.sparse_attention), computed here in
+/// double: a call starting at position 37 with a window of 8 (so earlier positions come from
+/// the ring state), for no compressed entries, all visible ones (HCA), and indexer picks with
+/// -1 (CSA); then the ring update keeps this call's last 8 rows.
+TEST_F(NpuKernelTest, AttentionKernelsMatchTheDefinition) {
+  const int64_t T = 3, H = 2, HD = 128, W = 8, start = 37, C = 9, TOPK = 4, ratio = 4;
+  const double scale = 0.09;
+  std::mt19937 rng(11);
+  std::vector<float> q = randomMatrix(T * H, HD, rng), kv = randomMatrix(T, HD, rng),
+                     ring = randomMatrix(W, HD, rng), entries = randomMatrix(C, HD, rng),
+                     sink = {0.5f, -1.0f};
+  std::vector<int64_t> positions = {start, start + 1, start + 2};
+  std::vector<int32_t> picks = {3, -1, 0, 7, 8, 2, -1, -1, 1, 1, 5, 4};
+  for (auto mode : {AttentionShape::kNone, AttentionShape::kAll, AttentionShape::kIndexed}) {
+    AttentionShape shape{H, HD, W, ratio, mode, mode == AttentionShape::kIndexed ? TOPK : 16,
+                         scale};
+    ASSERT_TRUE(attentionFitsVectorKernel(shape));
+    auto compiled = compileVector([&](mlir::ModuleOp m) { buildAttentionKernel(m, "attn", shape, 4); });
+    ASSERT_TRUE(compiled);
+    std::vector<float> out(q.size(), -1.0f);
+    std::vector<GmBinding> params = bindParams(q, kv, positions, sink, ring);
+    if (mode != AttentionShape::kNone)
+      params.push_back(bindParams(entries)[0]);
+    if (mode == AttentionShape::kIndexed)
+      params.push_back(bindParams(picks)[0]);
+    params.push_back(bindParams(out)[0]);
+    run(*compiled, params, {T, T, C});
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < H; ++h) {
+        int64_t p = start + t, lo = std::max<int64_t>(p + 1, W) - W;
+        std::vector<const float *> rows;
+        for (int64_t s2 = lo; s2 <= p; ++s2)
+          rows.push_back(s2 < start ? &ring[(s2 % W) * HD] : &kv[(s2 - start) * HD]);
+        if (mode == AttentionShape::kAll)
+          for (int64_t i = 0; i < std::min((p + 1) / ratio, C); ++i)
+            rows.push_back(&entries[i * HD]);
+        if (mode == AttentionShape::kIndexed)
+          for (int64_t r = 0; r < TOPK; ++r)
+            if (picks[t * TOPK + r] >= 0)
+              rows.push_back(&entries[picks[t * TOPK + r] * HD]);
+        std::vector<double> logits;
+        double max = sink[h];
+        for (const float *row : rows) {
+          double dot = 0;
+          for (int64_t c = 0; c < HD; ++c)
+            dot += double(q[(t * H + h) * HD + c]) * row[c];
+          logits.push_back(dot * scale);
+          max = std::max(max, logits.back());
+        }
+        double denominator = std::exp(sink[h] - max);
+        for (double &l : logits)
+          denominator += (l = std::exp(l - max));
+        for (int64_t c = 0; c < HD; ++c) {
+          double expected = 0;
+          for (size_t i = 0; i < rows.size(); ++i)
+            expected += logits[i] / denominator * rows[i][c];
+          ASSERT_NEAR(out[(t * H + h) * HD + c], expected, 2e-6 + 1e-5 * std::fabs(expected))
+              << "mode " << mode << " token " << t << " head " << h << " channel " << c;
+        }
+      }
+  }
+  auto update = compileVector([&](mlir::ModuleOp m) { buildRingUpdateKernel(m, "ring", HD, W, 4); });
+  ASSERT_TRUE(update);
+  std::vector<float> expectedRing = ring;
+  for (int64_t t = 0; t < T; ++t)
+    std::copy_n(&kv[t * HD], HD, &expectedRing[((start + t) % W) * HD]);
+  run(*update, bindParams(kv, positions, ring), {T, T});
+  EXPECT_EQ(ring, expectedRing);
+}
+
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is
 /// refused with a message, none crashes or hangs.
 TEST(NpuSimulatorTest, CraftedBinariesAreRefused) {
