@@ -403,10 +403,14 @@ private:
     if (auto launch = op->getAttrOfType<IntegerAttr>(npu::kLaunchAttr))
       results = npuLaunch(op, launch.getInt(), op->getOperands(), e);
     else if (auto program = op->getAttrOfType<DenseI32ArrayAttr>(npu::kLaunchAttr))
-      results = isa<graph::MoeExpertsOp>(op)
-                    ? npuMoeLaunch(cast<graph::MoeExpertsOp>(op), program.asArrayRef(), e)
-                    : npuAttentionLaunch(cast<graph::SparseAttentionOp>(op),
-                                         program.asArrayRef(), e);
+      results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
+                    .Case([&](graph::MoeExpertsOp moe) { return npuMoeLaunch(moe, program, e); })
+                    .Case([&](graph::SparseAttentionOp attention) {
+                      return npuAttentionLaunch(attention, program, e);
+                    })
+                    .Case<graph::HcPreOp, graph::HcHeadOp>(
+                        [&](auto hc) { return npuHcMixLaunch(hc, program, e); })
+                    .Default([](Operation *) { return SmallVector<Value>(); });
     else
       results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
             .Case<graph::PositionsOp, graph::EmbeddingOp, graph::RmsNormOp, graph::RopeOp,
@@ -792,6 +796,30 @@ private:
     addresses.push_back(address(e, out));
     launchNpuKernel(e, kernel, addresses, {leadingRows(e, x, type), e.dim(x, 0)});
     return {e.tensor(out)};
+  }
+
+  /// hc_pre / hc_head on the NPU (codegen/npu/HcKernels.cpp): the mixes' GEMM (the streams
+  /// as rows of n·D), then the vector kernel.
+  template <typename Op>
+  SmallVector<Value> npuHcMixLaunch(Op op, ArrayRef<int32_t> kernels, LoopEmitter &e) {
+    Type f32 = e.builder().getF32Type();
+    HcOperands h = hcOperands(op, e);
+    int64_t mixCount = cast<RankedTensorType>(op.getFn().getType()).getDimSize(0);
+    Value mixes = e.alloc(RankedTensorType::get({ShapedType::kDynamic, mixCount}, f32), {h.T});
+    auto at = [&](Value v) { return pointerOf(e, v, op); };
+    launchNpuKernel(e, kernels[0], {at(op.getStreams()), at(op.getFn()), address(e, mixes)},
+                    {h.T});
+    SmallVector<Value> buffers = {at(op.getStreams()), address(e, mixes), at(op.getBase()),
+                                  at(op.getScale()), address(e, h.y)};
+    SmallVector<Value> results = {e.tensor(h.y)};
+    if constexpr (std::is_same_v<Op, graph::HcPreOp>) {
+      Value post = e.alloc(RankedTensorType::get({ShapedType::kDynamic, h.n}, f32), {h.T});
+      Value comb = e.alloc(RankedTensorType::get({ShapedType::kDynamic, h.n, h.n}, f32), {h.T});
+      buffers.append({address(e, post), address(e, comb)});
+      results.append({e.tensor(post), e.tensor(comb)});
+    }
+    launchNpuKernel(e, kernels[1], buffers, {h.T, h.T});
+    return results;
   }
 
   /// Attention on the NPU (codegen/npu/AttentionKernels.cpp): the attention kernel, then the

@@ -32,7 +32,7 @@ int64_t logitCapacity(const AttentionShape &a) {
 bool attentionFitsVectorKernel(const AttentionShape &a) {
   int64_t capacity = logitCapacity(a);
   return a.headDim % kLanes == 0 && a.headDim / kLanes <= kLanes && capacity / kLanes <= kLanes &&
-         8 * a.headDim * 4 + capacity * 4 <= 96 * 1024;
+         8 * a.headDim * 4 + capacity * 4 <= kUbRowBudget;
 }
 
 func::FuncOp buildAttentionKernel(ModuleOp module, StringRef name, const AttentionShape &a,

@@ -27,9 +27,8 @@ llvm::Error compileNpuArtifact(mlir::ModuleOp module, const Checkpoint &checkpoi
         text += (text.empty() ? "" : ", ") + std::to_string(count) + " " + kind;
       return text;
     };
-    std::string host = list(plan->hostGemms), launches = list(plan->launchSites);
-    progress(llvm::formatv("NPU {0}: launch sites {1} on {2} kernels; matrix products left in "
-                           "the host code: {3}",
+    std::string host = list(plan->hostOps), launches = list(plan->launchSites);
+    progress(llvm::formatv("NPU {0}: launch sites {1} on {2} kernels; left in the host code: {3}",
                            arch.name, launches.empty() ? "none" : launches, plan->kernelCount,
                            host.empty() ? "none" : host)
                  .str());

@@ -113,6 +113,24 @@ mlir::func::FuncOp buildRingUpdateKernel(mlir::ModuleOp module, llvm::StringRef 
                                          int64_t headDim, int64_t window, int64_t blockDim);
 
 //===----------------------------------------------------------------------===//
+// mHC residual streams (HcKernels.cpp)
+//===----------------------------------------------------------------------===//
+
+/// Whether `streams` streams of rows of `width` f32 fit the mHC kernels.
+bool hcFitsVectorKernel(int64_t streams, int64_t width);
+/// hc_pre (hc_head when `head`) after the mixes GEMM: params streams mixes base scale y
+/// [post comb] (and a constant table).
+mlir::func::FuncOp buildHcMixKernel(mlir::ModuleOp module, llvm::StringRef name, int64_t streams,
+                                    int64_t width, bool head, int64_t sinkhornIters,
+                                    double hcEps, double normEps, int64_t blockDim);
+/// hc_post: params f streams post comb out.
+mlir::func::FuncOp buildHcPostKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                     int64_t streams, int64_t width, int64_t blockDim);
+/// hc_expand: params x streams.
+mlir::func::FuncOp buildHcExpandKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                       int64_t streams, int64_t width, int64_t blockDim);
+
+//===----------------------------------------------------------------------===//
 // MoE experts (MoeKernels.cpp): route → grouped GEMM (w1, w3) → routed SwiGLU → grouped GEMM
 // (w2) → combine
 //===----------------------------------------------------------------------===//
@@ -149,7 +167,7 @@ struct OffloadPlan {
   std::vector<uint8_t> library;              // the same, serialized (a KernelLibrary)
   std::map<std::string, int> launchSites; // by kind of kernel
   size_t kernelCount = 0;
-  std::map<std::string, int> hostGemms; // ops with matrix products left in the host code, by kind
+  std::map<std::string, int> hostOps; // graph ops the host code still computes, by kind
 };
 
 /// Moves what the NPU can run out of `module` (after the graph passes, before memory

@@ -225,6 +225,59 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     attention->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
     ++plan.launchSites["attention"];
   }
+  // mHC: the mixes' GEMM and the vector kernel (pre, head), post and expand on the vector cores.
+  module.walk([&](Operation *op) {
+    auto streamsType = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+    RankedTensorType type;
+    if (auto pre = dyn_cast<graph::HcPreOp>(op))
+      type = streamsType(pre.getStreams());
+    else if (auto head = dyn_cast<graph::HcHeadOp>(op))
+      type = streamsType(head.getStreams());
+    else if (auto post = dyn_cast<graph::HcPostOp>(op))
+      type = streamsType(post.getStreams());
+    else if (auto expand = dyn_cast<graph::HcExpandOp>(op))
+      type = streamsType(expand.getResult());
+    else
+      return;
+    int64_t n = type.getDimSize(1), width = type.getDimSize(2);
+    if (!hcFitsVectorKernel(n, width))
+      return;
+    if (isa<graph::HcPostOp, graph::HcExpandOp>(op)) { // one vector kernel each
+      bool post = isa<graph::HcPostOp>(op);
+      auto build = post ? buildHcPostKernel : buildHcExpandKernel;
+      op->setAttr(kLaunchAttr, b.getI32IntegerAttr(sequenceKernel(
+                                   {post ? 20 : 21, n, width}, post ? "hc_post_" : "hc_expand_",
+                                   [&](StringRef name) {
+                                     build(*plan.kernels, name, n, width, arch.vectorCores);
+                                   })));
+      ++plan.launchSites["mHC"];
+      return;
+    }
+    auto pre = dyn_cast<graph::HcPreOp>(op);
+    auto head = dyn_cast<graph::HcHeadOp>(op);
+    Value fn = pre ? pre.getFn() : head.getFn();
+    int64_t mixCount = cast<RankedTensorType>(fn.getType()).getDimSize(0);
+    int64_t iters = pre ? pre.getSinkhornIters() : 0;
+    double hcEps = (pre ? pre.getHcEps() : head.getHcEps()).convertToDouble();
+    double normEps = (pre ? pre.getNormEps() : head.getNormEps()).convertToDouble();
+    GemmShape mixes{16, mixCount, n * width, b.getF32Type(), b.getF32Type(), true};
+    GemmTiling tiling = chooseGemmTiling(arch, mixes);
+    if (!paramOf(module, fn) || !checkGemmTiling(arch, mixes, tiling).empty())
+      return;
+    SmallVector<int32_t> program = {
+        sequenceKernel({22, mixCount, n * width}, "hc_mixes_",
+                       [&](StringRef name) {
+                         buildGemmKernel(*plan.kernels, name, mixes, tiling);
+                       }),
+        sequenceKernel({23, n, width, bool(head), iters, int64_t(std::llround(hcEps * 1e12)),
+                        int64_t(std::llround(normEps * 1e12))},
+                       head ? "hc_head_" : "hc_pre_", [&](StringRef name) {
+                         buildHcMixKernel(*plan.kernels, name, n, width, bool(head), iters,
+                                          hcEps, normEps, arch.vectorCores);
+                       })};
+    op->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
+    ++plan.launchSites["mHC"];
+  });
   // Routed experts whose rows fit the vector kernels: route, grouped GEMMs, SwiGLU, combine.
   auto moeKernel = [&](std::vector<int64_t> key, const std::function<void(StringRef)> &build) {
     key.insert(key.begin(), 10); // apart from attention's kinds
@@ -291,15 +344,13 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
   }
   plan.kernelCount = size_t(kernels);
 
-  // What still multiplies matrices in the host code.
+  // What the host code still computes (bookkeeping ops aside).
   module.walk([&](Operation *op) {
-    if (op->hasAttr(kLaunchAttr))
+    if (op->hasAttr(kLaunchAttr) || !isa<graph::GraphDialect>(op->getDialect()) ||
+        isa<graph::ParamOp, graph::StateOp, graph::WeightOp, graph::PositionsOp, graph::FusedOp,
+            graph::YieldOp>(op))
       return;
-    if (isa<graph::LinearOp>(op))
-      ++plan.hostGemms["linear"];
-    else if (isa<graph::BlockScaledMatmulOp, graph::GroupedLinearOp, graph::MoeExpertsOp,
-                 graph::MoeGateOp, graph::CompressorOp>(op))
-      ++plan.hostGemms[op->getName().stripDialect().str()];
+    ++plan.hostOps[op->getName().stripDialect().str()];
   });
   // Parameters no longer read (the FP8 weights and scales now decoded) leave the artifact.
   llvm::StringSet<> read;

@@ -176,8 +176,11 @@ private:
   mlir::Block *entry = nullptr;
 };
 
-/// Rows of `width` f32 in whole repeats, `buffers` of them fitting in `ubBytes` (the kernels
-/// budget half the smallest UB of the built-in NPUs, 96 KiB, for rows).
+/// UB bytes the vector kernels give to row buffers: the smallest UB of the built-in NPUs
+/// (the 910B's 192 KiB) less room for small buffers and tables.
+inline constexpr int64_t kUbRowBudget = 160 * 1024;
+
+/// Rows of `width` f32 in whole repeats, `buffers` of them fitting in `ubBytes`.
 inline bool rowsFit(int64_t width, int64_t buffers, int64_t ubBytes) {
   return width >= kLanes && width % kLanes == 0 && width / kLanes <= 255 &&
          buffers * width * 4 <= ubBytes;

@@ -58,7 +58,7 @@ func::FuncOp buildRmsNormKernel(ModuleOp module, StringRef name, int64_t width, 
 bool ropeFitsVectorKernel(int64_t width, int64_t ropeDim) {
   // The rotated channels in whole repeats, starting 32-byte aligned; x and 7 rope-wide buffers.
   return ropeDim >= kLanes && ropeDim % kLanes == 0 && ropeDim <= width && width % 8 == 0 &&
-         rowsFit(ropeDim, 7, 96 * 1024) && width * 4 <= 64 * 1024;
+         rowsFit(ropeDim, 7, kUbRowBudget) && width * 4 <= 64 * 1024;
 }
 
 func::FuncOp buildRopeKernel(ModuleOp module, StringRef name, int64_t heads, int64_t width,
@@ -106,7 +106,7 @@ func::FuncOp buildRopeKernel(ModuleOp module, StringRef name, int64_t heads, int
   return k.finish();
 }
 
-bool swigluFitsVectorKernel(int64_t width) { return rowsFit(width, 3, 96 * 1024); }
+bool swigluFitsVectorKernel(int64_t width) { return rowsFit(width, 3, kUbRowBudget); }
 
 func::FuncOp buildSwigluKernel(ModuleOp module, StringRef name, int64_t width, double limit,
                                int64_t blockDim, bool routed) {

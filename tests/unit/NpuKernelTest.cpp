@@ -618,6 +618,76 @@ TEST_F(NpuKernelTest, AttentionKernelsMatchTheDefinition) {
   EXPECT_EQ(ring, expectedRing);
 }
 
+/// The mHC vector kernels against the reference's math: hc_pre after its mixes (RMS factor,
+/// σ gates, Sinkhorn through gathers, y = Σ pre_j X_j), hc_head, hc_post and hc_expand.
+TEST_F(NpuKernelTest, HcKernelsMatchTheReference) {
+  const int64_t T = 3, n = 4, D = 128, M = (2 + n) * n, iters = 20;
+  const double hcEps = 1e-6, normEps = 1e-6;
+  std::mt19937 rng(5);
+  std::vector<float> streams = randomMatrix(T * n, D, rng), mixes = randomMatrix(T, M, rng),
+                     base = randomMatrix(1, M, rng), scale = {0.7f, -0.4f, 1.3f};
+  auto close = [](float actual, double expected) {
+    return std::fabs(actual - expected) <= 2e-5 * std::fabs(expected) + 1e-6;
+  };
+  for (bool head : {false, true}) {
+    auto mix = compileVector([&](mlir::ModuleOp m) {
+      buildHcMixKernel(m, "hc", n, D, head, iters, hcEps, normEps, 2);
+    });
+    ASSERT_TRUE(mix);
+    int64_t count = head ? n : M;
+    std::vector<float> headMixes, y(size_t(T * D)), post(size_t(T * n)), comb(size_t(T * n * n));
+    for (int64_t t = 0; t < T; ++t)
+      headMixes.insert(headMixes.end(), &mixes[t * M], &mixes[t * M] + count);
+    std::vector<GmBinding> params =
+        head ? bindParams(streams, headMixes, base, scale, y) : bindParams(streams, mixes, base, scale, y, post, comb);
+    params.push_back(constantBinding(*mix->kernel, params.size()));
+    run(*mix, params, {T, T});
+    for (int64_t t = 0; t < T; ++t) {
+      const float *X = &streams[t * n * D], *m = head ? &headMixes[t * n] : &mixes[t * M];
+      double sumSq = 0;
+      for (int64_t i = 0; i < n * D; ++i)
+        sumSq += double(X[i]) * X[i];
+      float r = float(1.0 / std::sqrt(sumSq / double(n * D) + normEps));
+      std::vector<float> a(static_cast<size_t>(count)), pre(static_cast<size_t>(n));
+      for (int64_t i = 0; i < count; ++i)
+        a[i] = scale[std::min<int64_t>(i / n, 2)] * (m[i] * r) + base[i];
+      for (int64_t j = 0; j < n; ++j)
+        pre[j] = ref::sigmoid(a[j]) + float(hcEps);
+      for (int64_t c = 0; c < D; ++c) {
+        double expected = 0;
+        for (int64_t j = 0; j < n; ++j)
+          expected += double(pre[j]) * X[j * D + c];
+        ASSERT_TRUE(close(y[t * D + c], expected)) << "head " << head << " y " << t << "," << c;
+      }
+      if (head)
+        continue;
+      std::vector<float> R(a.begin() + 2 * n, a.end());
+      ref::sinkhorn(R.data(), n, iters, hcEps);
+      for (int64_t j = 0; j < n; ++j)
+        ASSERT_TRUE(close(post[t * n + j], 2.0 * ref::sigmoid(a[n + j]))) << "post " << j;
+      for (int64_t i = 0; i < n * n; ++i)
+        ASSERT_TRUE(close(comb[t * n * n + i], R[i])) << "comb " << i << ": " << comb[t * n * n + i] << " vs " << R[i];
+    }
+  }
+  // hc_post: X'_k = post_k · f + Σ_j comb[j, k] · X_j; hc_expand: n copies.
+  auto postKernel = compileVector([&](mlir::ModuleOp m) { buildHcPostKernel(m, "post", n, D, 4); });
+  auto expand = compileVector([&](mlir::ModuleOp m) { buildHcExpandKernel(m, "expand", n, D, 4); });
+  ASSERT_TRUE(postKernel && expand);
+  std::vector<float> f = randomMatrix(T, D, rng), post = randomMatrix(T, n, rng),
+                     comb = randomMatrix(T * n, n, rng), out(streams.size()), copies(streams.size());
+  run(*postKernel, bindParams(f, streams, post, comb, out), {T, T});
+  run(*expand, bindParams(f, copies), {T, T});
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < n; ++k)
+      for (int64_t c = 0; c < D; ++c) {
+        float v = post[t * n + k] * f[t * D + c];
+        for (int64_t j = 0; j < n; ++j)
+          v += comb[(t * n + j) * n + k] * streams[(t * n + j) * D + c];
+        ASSERT_EQ(out[(t * n + k) * D + c], v) << t << "," << k << "," << c;
+        ASSERT_EQ(copies[(t * n + k) * D + c], f[t * D + c]);
+      }
+}
+
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is
 /// refused with a message, none crashes or hangs.
 TEST(NpuSimulatorTest, CraftedBinariesAreRefused) {
