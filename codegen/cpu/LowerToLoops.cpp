@@ -789,12 +789,15 @@ private:
   SmallVector<Value> npuLaunch(Operation *op, int64_t kernel, ValueRange inputs, LoopEmitter &e) {
     Value x = e.buffer(inputs.front());
     auto type = cast<RankedTensorType>(op->getResult(0).getType());
-    Value out = e.allocLike(x, e.builder().getF32Type(), type.getShape());
+    Value out = e.allocLike(x, type.getElementType(), type.getShape());
     SmallVector<Value> addresses;
     for (Value input : inputs)
       addresses.push_back(pointerOf(e, input, op));
     addresses.push_back(address(e, out));
-    launchNpuKernel(e, kernel, addresses, {leadingRows(e, x, type), e.dim(x, 0)});
+    // The third scalar: the indexer's compressed entries.
+    auto indexer = dyn_cast<graph::IndexTopkOp>(op);
+    Value entries = indexer ? e.dim(e.buffer(indexer.getKeys()), 0) : e.index(0);
+    launchNpuKernel(e, kernel, addresses, {leadingRows(e, x, type), e.dim(x, 0), entries});
     return {e.tensor(out)};
   }
 

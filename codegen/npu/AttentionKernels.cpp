@@ -13,6 +13,11 @@
 //
 // The logits live in UB (the candidate count is bounded: window + top-k or + the compressed
 // cache's capacity); slots no candidate filled hold -inf and weigh 0.
+//
+//   index_topk  the lightning indexer per token: for each visible entry, Σ_j w_j · scale ·
+//              ReLU(q_j · key) (the heads' dots gathered into lanes), then top-k rounds of a
+//              two-level argmax (the first max wins: lower index on ties), each pick then set
+//              to -inf; rounds past the visible entries give -1.
 #include "codegen/npu/VectorKernel.h"
 
 using namespace mlir;
@@ -168,6 +173,88 @@ func::FuncOp buildRingUpdateKernel(ModuleOp module, StringRef name, int64_t head
   Value t = k.forEachRow(tokens, k.sub(k.max(tokens, w), w)); // the last `window` tokens
   k.load(row, k.add(kv, k.mul(t, k.c(rowBytes))), rowBytes);
   k.store(k.add(ring, k.mul(k.rem(k.add(start, t), w), k.c(rowBytes))), row, rowBytes);
+  return k.finish();
+}
+
+bool indexTopkFitsVectorKernel(int64_t heads, int64_t dim, int64_t capacity) {
+  int64_t lanes = (capacity + kLanes - 1) / kLanes * kLanes;
+  return heads <= kLanes && dim % kLanes == 0 && dim / kLanes <= kLanes &&
+         lanes / kLanes <= kLanes && (heads + 2) * dim * 4 + 3 * lanes * 4 <= kUbRowBudget;
+}
+
+func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads, int64_t dim,
+                                  int64_t capacity, int64_t topk, int64_t ratio, double scale,
+                                  int64_t blockDim) {
+  int64_t rowBytes = dim * 4, lanes = (capacity + kLanes - 1) / kLanes * kLanes,
+          repeats = lanes / kLanes;
+  // Gather tables: lane j reads head j's dot (32-byte cells); lane r a repeat's max (pairs).
+  SmallVector<int32_t> tables(2 * kLanes, 0);
+  for (int64_t l = 0; l < kLanes; ++l) {
+    tables[l] = int32_t(l * 32);
+    tables[kLanes + l] = int32_t(l * 8);
+  }
+  Builder attrs(module.getContext());
+  VectorKernel k(module, name,
+                 {{"q", 0, heads * rowBytes},
+                  {"weights", 0, heads * 4},
+                  {"keys", 0, rowBytes, false, {}, kEntries},
+                  {"positions", 0, 8},
+                  {"out", 0, topk * 4, true},
+                  {"tables", 2 * kLanes * 4, 0, false, attrs.getDenseI32ArrayAttr(tables)}},
+                 blockDim, /*scalars=*/3);
+  Value q = k.param(0), weights = k.param(1), keys = k.param(2), positions = k.param(3),
+        out = k.param(4);
+  Value zero = k.c(0), four = k.c(4);
+  Value table = k.ub(2 * kLanes * 4), qs = k.ub(heads * rowBytes), key = k.ub(rowBytes),
+        product = k.ub(rowBytes), partial = k.ub(256), cells = k.ub(heads * 32),
+        dots = k.ub(256), headWeights = k.ub(256), score = k.ub(32), scores = k.ub(lanes * 4),
+        maxima = k.ub(repeats * 8), best = k.ub(256), top = k.ub(32);
+  k.load(table, k.param(5), 2 * kLanes * 4);
+  auto scoreOf = [&](Value i) { return k.add(scores, k.mul(i, four)); };
+  auto clear = [&](Value count) {
+    k.loop(zero, count, 1, [&](Value i) { k.writeScalar(k.c(kMinusInfinity), scoreOf(i)); });
+  };
+  clear(k.c(lanes));
+
+  Value token = k.forEachRow(k.launchScalar(kTokens));
+  Value p = k.readScalar(k.add(positions, k.mul(token, k.c(8))), "gm");
+  Value visible = k.min(k.div(k.add(p, k.c(1)), k.c(ratio)), k.launchScalar(kEntries));
+  k.load(qs, k.add(q, k.mul(token, k.c(heads * rowBytes))), heads * rowBytes);
+  k.load(headWeights, k.add(weights, k.mul(token, k.c(heads * 4))), heads * 4);
+  k.mask(heads);
+  k.scalar("mul", headWeights, headWeights, heads, float(scale));
+  k.mask(0);
+  k.loop(zero, visible, 1, [&](Value i) {
+    k.load(key, k.add(keys, k.mul(i, k.c(rowBytes))), rowBytes);
+    for (int64_t j = 0; j < heads; ++j) {
+      k.binary("mul", product, k.add(qs, k.c(j * rowBytes)), key, dim);
+      k.sum(partial, product, dim);
+      k.mask(dim / kLanes);
+      k.sum(k.add(cells, k.c(j * 32)), partial, kLanes);
+      k.mask(0);
+    }
+    k.mask(heads); // Σ_j (w_j · scale) · ReLU(dot_j), in head order
+    k.gather(dots, cells, table, heads);
+    k.scalar("max", dots, dots, heads, 0.0f);
+    k.binary("mul", dots, dots, headWeights, heads);
+    k.sum(score, dots, heads);
+    k.mask(0);
+    k.writeScalar(k.readScalar(score), scoreOf(i));
+  });
+  k.loop(zero, k.c(topk), 1, [&](Value round) {
+    k.reduce("argmax", maxima, scores, lanes);
+    k.mask(repeats);
+    k.gather(best, maxima, k.add(table, k.c(kLanes * 4)), repeats);
+    k.reduce("argmax", top, best, kLanes);
+    k.mask(0);
+    Value repeat = k.readScalar(k.add(top, four));
+    Value index = k.add(k.mul(repeat, k.c(kLanes)),
+                        k.readScalar(k.add(maxima, k.add(k.mul(repeat, k.c(8)), four))));
+    Value slot = k.add(out, k.mul(k.add(k.mul(token, k.c(topk)), round), four));
+    k.writeScalar(k.select(k.lessThan(round, visible), index, k.c(0xFFFFFFFFll)), slot, "gm");
+    k.writeScalar(k.c(kMinusInfinity), scoreOf(index));
+  });
+  clear(visible);
   return k.finish();
 }
 

@@ -107,6 +107,14 @@ bool attentionFitsVectorKernel(const AttentionShape &shape);
 /// scalars rows (tokens), tokens, entries (compressed rows).
 mlir::func::FuncOp buildAttentionKernel(mlir::ModuleOp module, llvm::StringRef name,
                                         const AttentionShape &shape, int64_t blockDim);
+/// Whether the indexer kernel holds a token's `heads` query rows of `dim` and `capacity` scores.
+bool indexTopkFitsVectorKernel(int64_t heads, int64_t dim, int64_t capacity);
+/// graph.index_topk for at most `capacity` entries: params q weights keys positions out,
+/// scalars rows, tokens, entries.
+mlir::func::FuncOp buildIndexTopkKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                        int64_t heads, int64_t dim, int64_t capacity,
+                                        int64_t topk, int64_t ratio, double scale,
+                                        int64_t blockDim);
 /// Appends the kernel writing the last `window` kv rows into the ring state: params kv
 /// positions ring.
 mlir::func::FuncOp buildRingUpdateKernel(mlir::ModuleOp module, llvm::StringRef name,

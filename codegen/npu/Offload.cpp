@@ -225,6 +225,25 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     attention->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
     ++plan.launchSites["attention"];
   }
+  // The lightning indexer, for caches of at most maxSeqLen / ratio entries.
+  SmallVector<graph::IndexTopkOp> indexers;
+  module.walk([&](graph::IndexTopkOp op) { indexers.push_back(op); });
+  for (graph::IndexTopkOp indexer : indexers) {
+    auto qType = cast<RankedTensorType>(indexer.getQueries().getType());
+    int64_t heads = qType.getDimSize(1), dim = qType.getDimSize(2), topk = indexer.getTopk();
+    int64_t ratio = indexer.getRatio(), capacity = maxSeqLen / std::max<int64_t>(ratio, 1);
+    double scale = indexer.getScale().convertToDouble();
+    if (!indexTopkFitsVectorKernel(heads, dim, capacity))
+      continue;
+    indexer->setAttr(kLaunchAttr,
+                     b.getI32IntegerAttr(sequenceKernel(
+                         {30, heads, dim, capacity, topk, ratio, int64_t(std::llround(scale * 1e9))},
+                         "index_topk_", [&](StringRef name) {
+                           buildIndexTopkKernel(*plan.kernels, name, heads, dim, capacity, topk,
+                                                ratio, scale, arch.vectorCores);
+                         })));
+    ++plan.launchSites["indexer"];
+  }
   // mHC: the mixes' GEMM and the vector kernel (pre, head), post and expand on the vector cores.
   module.walk([&](Operation *op) {
     auto streamsType = [](Value v) { return cast<RankedTensorType>(v.getType()); };

@@ -154,7 +154,9 @@ private:
           .Case("add", fb::Opcode::VADDS).Case("mul", fb::Opcode::VMULS)
           .Case("max", fb::Opcode::VMAXS).Default(fb::Opcode::VMINS);
     else
-      return kind == "sum" ? fb::Opcode::VREDUCE_SUM : fb::Opcode::VREDUCE_MAX;
+      return llvm::StringSwitch<fb::Opcode>(kind)
+          .Case("sum", fb::Opcode::VREDUCE_SUM).Case("max", fb::Opcode::VREDUCE_MAX)
+          .Default(fb::Opcode::VREDUCE_ARGMAX);
   }
 
   LogicalResult emit(Operation *op) {

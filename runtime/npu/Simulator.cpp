@@ -123,7 +123,9 @@ Pipe pipeOf(const fb::Instr &in) {
   case Opcode::SET_FLAG: return Pipe(in.pipe());
   case Opcode::WAIT_FLAG: return Pipe(in.pipe2());
   case Opcode::BARRIER: return in.pipe() == fb::Pipe::ALL ? Pipe::S : Pipe(in.pipe());
-  case Opcode::VMINS: case Opcode::VSIN: case Opcode::VCOS: case Opcode::VGATHER: return Pipe::V;
+  case Opcode::VMINS: case Opcode::VSIN: case Opcode::VCOS: case Opcode::VGATHER:
+  case Opcode::VREDUCE_ARGMAX:
+    return Pipe::V;
   default:
     return in.op() >= Opcode::VADD && in.op() <= Opcode::SET_MASK ? Pipe::V : Pipe::S;
   }
@@ -151,7 +153,9 @@ int operandCount(Opcode op) {
   case Opcode::VADDS: case Opcode::VMULS: case Opcode::VMAXS: case Opcode::VMINS: return 8;
   case Opcode::VGATHER: return 4;
   case Opcode::STS: return 2;
-  case Opcode::VDUP: case Opcode::VREDUCE_SUM: case Opcode::VREDUCE_MAX: return 5;
+  case Opcode::VDUP: case Opcode::VREDUCE_SUM: case Opcode::VREDUCE_MAX:
+  case Opcode::VREDUCE_ARGMAX:
+    return 5;
   case Opcode::SET_MASK: case Opcode::SET_FLAG: case Opcode::WAIT_FLAG: return 1;
   }
   return -1;
@@ -603,7 +607,9 @@ bool BlockRun::vector(const fb::Instr &in) {
     sources = 1; scalar = true; cost = "scalar";
     break;
   case Opcode::VDUP: sources = 0; scalar = true; cost = "copy"; break;
-  case Opcode::VREDUCE_SUM: case Opcode::VREDUCE_MAX: sources = 1; reduce = true; cost = "reduce"; break;
+  case Opcode::VREDUCE_SUM: case Opcode::VREDUCE_MAX: case Opcode::VREDUCE_ARGMAX:
+    sources = 1; reduce = true; cost = "reduce";
+    break;
   case Opcode::VGATHER: return gather(in, type, lanes, active);
   default: return fail("unknown vector opcode");
   }
@@ -635,7 +641,11 @@ bool BlockRun::vector(const fb::Instr &in) {
         if (!problem_.empty())
           return false;
       }
-    float result = reduce && op == Opcode::VREDUCE_MAX ? -std::numeric_limits<float>::infinity() : 0.0f;
+    bool argmax = op == Opcode::VREDUCE_ARGMAX;
+    float result = reduce && (op == Opcode::VREDUCE_MAX || argmax)
+                       ? -std::numeric_limits<float>::infinity()
+                       : 0.0f;
+    uint32_t best = 0; // VREDUCE_ARGMAX: the lane of the first max
     if (!reduce)
       for (int64_t bl = 0; bl < blocks && bl * blockLanes < active; ++bl) {
         access(Space::UB, address(0, r, bl * blockLanes), 32, true);
@@ -643,7 +653,7 @@ bool BlockRun::vector(const fb::Instr &in) {
           return false;
       }
     else {
-      access(Space::UB, base[0] + r * eb, eb, true, r == 0);
+      access(Space::UB, base[0] + r * (argmax ? 8 : eb), argmax ? 8 : eb, true, r == 0);
       if (!problem_.empty())
         return false;
     }
@@ -675,12 +685,24 @@ bool BlockRun::vector(const fb::Instr &in) {
       case Opcode::VDUP: z = scalarValue; break;
       case Opcode::VREDUCE_SUM: result += x; continue;
       case Opcode::VREDUCE_MAX: result = std::isnan(x) || std::isnan(result) ? std::numeric_limits<float>::quiet_NaN() : std::max(result, x); continue;
+      case Opcode::VREDUCE_ARGMAX:
+        if (l == 0 || x > result) {
+          result = x;
+          best = uint32_t(l);
+        }
+        continue;
       default: break;
       }
       storeElement(type, ub + address(0, r, l), 0, z);
     }
-    if (reduce)
+    if (argmax) {
+      if (type != DType::F32)
+        return fail("VREDUCE_ARGMAX reduces f32 lanes");
+      std::memcpy(ub + base[0] + r * 8, &result, 4);
+      std::memcpy(ub + base[0] + r * 8 + 4, &best, 4);
+    } else if (reduce) {
       storeElement(type, ub + base[0], uint64_t(r), result);
+    }
   }
   const VectorCost *c = arch_.vectorCost(cost);
   occupy(pipe_, c->head + uint64_t(c->slope) * uint64_t(repeats), "vector");

@@ -688,6 +688,46 @@ TEST_F(NpuKernelTest, HcKernelsMatchTheReference) {
       }
 }
 
+/// The lightning indexer kernel against the op's definition: scores in double, the reference's
+/// top-k (larger first, lower index on ties: keys 2 and 5 are equal), -1 past the visible
+/// entries.
+TEST_F(NpuKernelTest, IndexTopkKernelMatchesTheReference) {
+  const int64_t T = 3, H = 2, D = 64, N = 9, K = 4, ratio = 4, capacity = 64;
+  const double scale = 0.125;
+  std::mt19937 rng(3);
+  std::vector<float> q = randomMatrix(T * H, D, rng), w = randomMatrix(T, H, rng),
+                     keys = randomMatrix(N, D, rng);
+  std::copy_n(&keys[2 * D], D, &keys[5 * D]);
+  std::vector<int64_t> positions = {3, 17, 40};
+  ASSERT_TRUE(indexTopkFitsVectorKernel(H, D, capacity));
+  auto compiled = compileVector([&](mlir::ModuleOp m) {
+    buildIndexTopkKernel(m, "indexer", H, D, capacity, K, ratio, scale, 2);
+  });
+  ASSERT_TRUE(compiled);
+  std::vector<int32_t> out(size_t(T * K), 7);
+  std::vector<GmBinding> params = bindParams(q, w, keys, positions, out);
+  params.push_back(constantBinding(*compiled->kernel, 5));
+  run(*compiled, params, {T, T, N});
+  for (int64_t t = 0; t < T; ++t) {
+    int64_t visible = std::min<int64_t>((positions[t] + 1) / ratio, N);
+    std::vector<float> scores;
+    for (int64_t i = 0; i < visible; ++i) {
+      double score = 0;
+      for (int64_t j = 0; j < H; ++j) {
+        double dot = 0;
+        for (int64_t c = 0; c < D; ++c)
+          dot += double(q[(t * H + j) * D + c]) * keys[i * D + c];
+        score += double(w[t * H + j]) * scale * std::max(dot, 0.0);
+      }
+      scores.push_back(float(score));
+    }
+    std::vector<int32_t> expected = ref::topk(scores.data(), visible, K);
+    expected.resize(size_t(K), -1);
+    for (int64_t r = 0; r < K; ++r)
+      EXPECT_EQ(out[t * K + r], expected[r]) << "token " << t << " rank " << r;
+  }
+}
+
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is
 /// refused with a message, none crashes or hangs.
 TEST(NpuSimulatorTest, CraftedBinariesAreRefused) {

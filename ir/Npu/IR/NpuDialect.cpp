@@ -331,7 +331,11 @@ LogicalResult VUnaryOp::verify() {
   return verifyVector(*this, {"exp", "abs", "sqrt", "recip", "copy", "sin", "cos"}, 2);
 }
 LogicalResult VScalarOp::verify() { return verifyVector(*this, {"add", "mul", "max", "min"}, 2); }
-LogicalResult VReduceOp::verify() { return verifyVector(*this, {"sum", "max"}, 1); }
+LogicalResult VReduceOp::verify() {
+  if (getKind() == "argmax" && !getElementType().isF32())
+    return emitOpError() << "argmax reduces f32 lanes";
+  return verifyVector(*this, {"sum", "max", "argmax"}, 1);
+}
 
 LogicalResult LoadScalarOp::verify() {
   if (getSpace() != "ub" && getSpace() != "gm")

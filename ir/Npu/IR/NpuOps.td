@@ -148,9 +148,12 @@ def Npu_VScalarOp : Npu_VectorOp<"vscalar", (ins Index:$dst, Index:$src,
   let assemblyFormat = "$kind $dst `,` $src `,` $repeats (`by` $dynamicScalar^)? attr-dict";
 }
 
-def Npu_VReduceOp : Npu_VectorOp<"vreduce", (ins Index:$dst, Index:$src), "sum max"> {
+def Npu_VReduceOp : Npu_VectorOp<"vreduce", (ins Index:$dst, Index:$src), "sum max argmax"> {
   let summary = "One value per repeat (its lanes in order), written contiguously from dst";
-  let description = "`kind` is sum or max; the strides describe the source only.";
+  let description = [{
+    `kind` is sum, max or argmax (f32: per repeat a pair at dst + 8r, the max and the u32 lane
+    of its first occurrence); the strides describe the source only.
+  }];
   let assemblyFormat = "$kind $dst `,` $src `,` $repeats attr-dict";
 }
 
