@@ -410,6 +410,9 @@ private:
                     })
                     .Case<graph::HcPreOp, graph::HcHeadOp>(
                         [&](auto hc) { return npuHcMixLaunch(hc, program, e); })
+                    .Case([&](graph::CompressorOp compressor) {
+                      return npuCompressorLaunch(compressor, program, e);
+                    })
                     .Default([](Operation *) { return SmallVector<Value>(); });
     else
       results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
@@ -799,6 +802,35 @@ private:
     Value entries = indexer ? e.dim(e.buffer(indexer.getKeys()), 0) : e.index(0);
     launchNpuKernel(e, kernel, addresses, {leadingRows(e, x, type), e.dim(x, 0), entries});
     return {e.tensor(out)};
+  }
+
+  /// A compressor on the NPU (codegen/npu/AttentionKernels.cpp): the kv and gate GEMMs, then
+  /// the pooling kernel, which also carries the pending state.
+  SmallVector<Value> npuCompressorLaunch(graph::CompressorOp op, ArrayRef<int32_t> kernels,
+                                         LoopEmitter &e) {
+    OpBuilder &b = e.builder();
+    Type f32 = b.getF32Type();
+    Value x = e.buffer(op.getInput()), positions = e.buffer(op.getPositions());
+    int64_t ratio = op.getRatio(), width = cast<RankedTensorType>(op.getWkv().getType()).getDimSize(0);
+    int64_t headDim = op.getOverlap() ? width / 2 : width;
+    Value T = e.dim(x, 0);
+    auto rowsType = RankedTensorType::get({ShapedType::kDynamic, width}, f32);
+    Value kv = e.alloc(rowsType, {T}), score = e.alloc(rowsType, {T});
+    auto at = [&](Value v) { return pointerOf(e, v, op); };
+    launchNpuKernel(e, kernels[0], {at(op.getInput()), at(op.getWkv()), address(e, kv)}, {T});
+    launchNpuKernel(e, kernels[0], {at(op.getInput()), at(op.getWgate()), address(e, score)}, {T});
+    // Entries completed by this call: blocks ending in [start, start + T).
+    Value start = e.toIndex(e.loadRaw(positions, e.index(0)));
+    Value count = e.subi(e.divi(e.addi(start, T), e.index(ratio)), e.divi(start, e.index(ratio)));
+    Value entries = e.alloc(RankedTensorType::get({ShapedType::kDynamic, headDim}, f32), {count});
+    Value entryPositions =
+        e.alloc(RankedTensorType::get({ShapedType::kDynamic}, b.getI64Type()), {count});
+    launchNpuKernel(e, kernels[1],
+                    {address(e, kv), address(e, score), at(op.getApe()), at(op.getPositions()),
+                     address(e, stateView(e, op, op.getPendingAttr())), address(e, entries),
+                     address(e, entryPositions)},
+                    {T, T, count});
+    return {e.tensor(entries), e.tensor(entryPositions)};
   }
 
   /// hc_pre / hc_head on the NPU (codegen/npu/HcKernels.cpp): the mixes' GEMM (the streams

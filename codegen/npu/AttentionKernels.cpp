@@ -14,6 +14,13 @@
 // The logits live in UB (the candidate count is bounded: window + top-k or + the compressed
 // cache's capacity); slots no candidate filled hold -inf and weigh 0.
 //
+//   compressor  after its two GEMMs (kv and gate scores on the cube), one block walks the
+//              call's tokens in order (the pending state carries incomplete blocks across
+//              calls): each token's kv row and score + ape row go into the pending rows; a
+//              token that completes a block pools it per channel (lanes): the max over the
+//              candidates (the previous block's on the first half of the channels when
+//              overlapping), Σ w · kv and Σ w with w = exp(score - max), entry = Σ w·kv / Σ w.
+//              Conditional steps are loops of 0 or 1 trips (the binary has no branches).
 //   index_topk  the lightning indexer per token: for each visible entry, Σ_j w_j · scale ·
 //              ReLU(q_j · key) (the heads' dots gathered into lanes), then top-k rounds of a
 //              two-level argmax (the first max wins: lower index on ties), each pick then set
@@ -255,6 +262,91 @@ func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads
     k.writeScalar(k.c(kMinusInfinity), scoreOf(index));
   });
   clear(visible);
+  return k.finish();
+}
+
+bool compressorFitsVectorKernel(int64_t ratio, int64_t width, bool overlap) {
+  int64_t rows = overlap ? 2 * ratio : ratio, headDim = overlap ? width / 2 : width;
+  return headDim % kLanes == 0 && width / kLanes <= 255 &&
+         (!overlap || ratio * width / kLanes <= 255) && // the shift of the pending rows
+         2 * rows * width * 4 + 8 * width * 4 <= kUbRowBudget;
+}
+
+func::FuncOp buildCompressorPoolKernel(ModuleOp module, StringRef name, int64_t ratio,
+                                       int64_t width, bool overlap) {
+  int64_t rows = overlap ? 2 * ratio : ratio, rowBytes = width * 4;
+  int64_t headDim = overlap ? width / 2 : width, entryBytes = headDim * 4,
+          current = overlap ? ratio : 0, half = rows * rowBytes;
+  VectorKernel k(module, name,
+                 {{"kv", 0, rowBytes},
+                  {"score", 0, rowBytes},
+                  {"ape", ratio * rowBytes, 0},
+                  {"positions", 0, 8},
+                  {"pending", 2 * half, 0, true},
+                  {"entries", 0, entryBytes, true, {}, kEntries},
+                  {"entry_positions", 0, 8, true, {}, kEntries}},
+                 /*blockDim=*/1, /*scalars=*/3);
+  Value kv = k.param(0), score = k.param(1), ape = k.param(2), positions = k.param(3),
+        pendingState = k.param(4), entries = k.param(5), entryPositions = k.param(6);
+  Value zero = k.c(0), one = k.c(1), ratioV = k.c(ratio);
+  Value pending = k.ub(2 * half), apeRow = k.ub(rowBytes), maxima = k.ub(entryBytes),
+        total = k.ub(entryBytes), sum = k.ub(entryBytes), weight = k.ub(entryBytes),
+        product = k.ub(entryBytes), zeros = k.ub(entryBytes), minusInf = k.ub(entryBytes);
+  k.loop(zero, k.c(headDim), 1, [&](Value i) {
+    k.writeScalar(zero, k.add(zeros, k.mul(i, k.c(4))));
+    k.writeScalar(k.c(kMinusInfinity), k.add(minusInf, k.mul(i, k.c(4))));
+  });
+  k.load(pending, pendingState, 2 * half);
+  auto kvRow = [&](Value r) { return k.add(pending, k.mul(r, k.c(rowBytes))); };
+  auto scoreRow = [&](Value r) { return k.add(kvRow(r), k.c(half)); };
+  auto when = [&](Value flag, const std::function<void()> &body) { // flag is 0 or 1
+    k.loop(zero, flag, 1, [&](Value) { body(); });
+  };
+  Value start = k.readScalar(positions, "gm"), firstEntry = k.div(start, ratioV);
+  k.loop(zero, k.launchScalar(kTokens), 1, [&](Value t) {
+    Value p = k.add(start, t), slot = k.rem(p, ratioV), row = k.add(k.c(current), slot);
+    k.load(kvRow(row), k.add(kv, k.mul(t, k.c(rowBytes))), rowBytes);
+    k.load(scoreRow(row), k.add(score, k.mul(t, k.c(rowBytes))), rowBytes);
+    k.load(apeRow, k.add(ape, k.mul(slot, k.c(rowBytes))), rowBytes);
+    k.binary("add", scoreRow(row), scoreRow(row), apeRow, width);
+    Value end = k.add(p, one);
+    when(k.sub(one, k.min(one, k.rem(end, ratioV))), [&] { // the token completes a block
+      Value hasPrevious = overlap ? k.min(one, k.div(k.sub(end, one), ratioV)) : zero;
+      Value own = k.c(overlap ? entryBytes : 0); // this block's channels within its rows
+      // The candidates in the reference's order: the previous block (channels 0..hd), then
+      // this one (channels own..own+hd).
+      auto forEachCandidate = [&](const std::function<void(Value, Value)> &body) {
+        if (overlap)
+          when(hasPrevious, [&] {
+            k.loop(zero, ratioV, 1, [&](Value j) { body(j, zero); });
+          });
+        k.loop(zero, ratioV, 1, [&](Value j) { body(k.add(k.c(current), j), own); });
+      };
+      k.unary("copy", maxima, minusInf, headDim);
+      forEachCandidate([&](Value r, Value channel) {
+        k.binary("max", maxima, maxima, k.add(scoreRow(r), channel), headDim);
+      });
+      k.unary("copy", total, zeros, headDim);
+      k.unary("copy", sum, zeros, headDim);
+      forEachCandidate([&](Value r, Value channel) {
+        k.binary("sub", weight, k.add(scoreRow(r), channel), maxima, headDim);
+        k.unary("exp", weight, weight, headDim);
+        k.binary("add", total, total, weight, headDim);
+        k.binary("mul", product, weight, k.add(kvRow(r), channel), headDim);
+        k.binary("add", sum, sum, product, headDim);
+      });
+      k.binary("div", sum, sum, total, headDim);
+      Value entry = k.sub(k.div(end, ratioV), k.add(firstEntry, one));
+      k.store(k.add(entries, k.mul(entry, k.c(entryBytes))), sum, entryBytes);
+      Value position = k.add(entryPositions, k.mul(entry, k.c(8))); // i64: low, high words
+      k.writeScalar(k.sub(end, ratioV), position, "gm");
+      k.writeScalar(zero, k.add(position, k.c(4)), "gm");
+      if (overlap) // this block becomes the previous one
+        for (Value base : {kvRow(zero), scoreRow(zero)})
+          k.unary("copy", base, k.add(base, k.c(ratio * rowBytes)), ratio * width);
+    });
+  });
+  k.store(pendingState, pending, 2 * half);
   return k.finish();
 }
 

@@ -107,6 +107,12 @@ bool attentionFitsVectorKernel(const AttentionShape &shape);
 /// scalars rows (tokens), tokens, entries (compressed rows).
 mlir::func::FuncOp buildAttentionKernel(mlir::ModuleOp module, llvm::StringRef name,
                                         const AttentionShape &shape, int64_t blockDim);
+/// Whether a compressor's pending rows (and a few more) fit the pooling kernel's UB.
+bool compressorFitsVectorKernel(int64_t ratio, int64_t width, bool overlap);
+/// graph.compressor's pooling after its GEMMs (one block, tokens in order): params kv score
+/// ape positions pending entries entry_positions, scalars rows, tokens, entries.
+mlir::func::FuncOp buildCompressorPoolKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                             int64_t ratio, int64_t width, bool overlap);
 /// Whether the indexer kernel holds a token's `heads` query rows of `dim` and `capacity` scores.
 bool indexTopkFitsVectorKernel(int64_t heads, int64_t dim, int64_t capacity);
 /// graph.index_topk for at most `capacity` entries: params q weights keys positions out,

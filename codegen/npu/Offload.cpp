@@ -225,6 +225,35 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     attention->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
     ++plan.launchSites["attention"];
   }
+  // Compressors whose pending rows fit: the kv and gate GEMMs on the cube, pooling on a vector
+  // core.
+  SmallVector<graph::CompressorOp> compressors;
+  module.walk([&](graph::CompressorOp op) { compressors.push_back(op); });
+  for (graph::CompressorOp compressor : compressors) {
+    auto wType = cast<RankedTensorType>(compressor.getWkv().getType());
+    int64_t width = wType.getDimSize(0), depth = wType.getDimSize(1);
+    int64_t ratio = compressor.getRatio();
+    bool overlap = compressor.getOverlap();
+    graph::ParamOp wkv = paramOf(module, compressor.getWkv()),
+                   wgate = paramOf(module, compressor.getWgate());
+    GemmShape shape{16, width, depth, b.getF32Type(), b.getF32Type(), true};
+    GemmTiling tiling = chooseGemmTiling(arch, shape);
+    if (!wkv || !wgate || !compressorFitsVectorKernel(ratio, width, overlap) ||
+        !checkGemmTiling(arch, shape, tiling).empty())
+      continue;
+    SmallVector<int32_t> program = {
+        sequenceKernel({40, width, depth}, "compressor_gemm_",
+                       [&](StringRef name) {
+                         buildGemmKernel(*plan.kernels, name, shape, tiling);
+                       }),
+        sequenceKernel({41, ratio, width, overlap}, "compressor_pool_", [&](StringRef name) {
+          buildCompressorPoolKernel(*plan.kernels, name, ratio, width, overlap);
+        })};
+    readDecodedCopy(module, compressor.getWkvMutable(), wkv);
+    readDecodedCopy(module, compressor.getWgateMutable(), wgate);
+    compressor->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
+    ++plan.launchSites["compressor"];
+  }
   // The lightning indexer, for caches of at most maxSeqLen / ratio entries.
   SmallVector<graph::IndexTopkOp> indexers;
   module.walk([&](graph::IndexTopkOp op) { indexers.push_back(op); });

@@ -101,11 +101,23 @@ std::string NpuDevice::summary() const {
   std::sort(kernels.begin(), kernels.end(), [](const auto &a, const auto &b) {
     return a.second.stats.microseconds > b.second.stats.microseconds;
   });
-  for (size_t i = 0; i < kernels.size() && i < 8; ++i) {
+  constexpr size_t kListed = 10;
+  for (size_t i = 0; i < kernels.size() && i < kListed; ++i) {
     std::snprintf(line, sizeof line, "  %-18s %6llu launches %10.1f us  cube %.1f%%\n",
                   kernels[i].first.c_str(), (unsigned long long)kernels[i].second.launches,
                   kernels[i].second.stats.microseconds,
                   100 * kernels[i].second.stats.cubeUtilization());
+    out += line;
+  }
+  if (kernels.size() > kListed) {
+    double restUs = 0;
+    uint64_t restLaunches = 0;
+    for (size_t i = kListed; i < kernels.size(); ++i) {
+      restUs += kernels[i].second.stats.microseconds;
+      restLaunches += kernels[i].second.launches;
+    }
+    std::snprintf(line, sizeof line, "  (%zu more kernels: %llu launches, %.1f us)\n",
+                  kernels.size() - kListed, (unsigned long long)restLaunches, restUs);
     out += line;
   }
   if (options_.trace && options_.trace->size() >= options_.maxTraceEvents)

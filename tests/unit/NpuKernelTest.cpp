@@ -728,6 +728,61 @@ TEST_F(NpuKernelTest, IndexTopkKernelMatchesTheReference) {
   }
 }
 
+/// The compressor's pooling kernel against the op's definition over two calls (the pending
+/// state carries the incomplete block): entry i pools block i's tokens per channel (CSA: and
+/// block i-1's on the first half of the channels) with softmax weights of score + ape.
+TEST_F(NpuKernelTest, CompressorPoolKernelMatchesTheDefinition) {
+  const int64_t ratio = 4, total = 11;
+  for (bool overlap : {false, true}) {
+    const int64_t width = overlap ? 128 : 64, hd = overlap ? width / 2 : width;
+    const int64_t rows = overlap ? 2 * ratio : ratio;
+    ASSERT_TRUE(compressorFitsVectorKernel(ratio, width, overlap));
+    auto compiled = compileVector([&](mlir::ModuleOp m) {
+      buildCompressorPoolKernel(m, "pool", ratio, width, overlap);
+    });
+    ASSERT_TRUE(compiled);
+    std::mt19937 rng(overlap ? 2 : 1);
+    std::vector<float> kv = randomMatrix(total, width, rng), score = randomMatrix(total, width, rng),
+                       ape = randomMatrix(ratio, width, rng),
+                       pending(size_t(2 * rows * width), 0.0f), entries;
+    std::vector<int64_t> entryPositions;
+    for (auto [first, count] : {std::pair<int64_t, int64_t>{0, 6}, {6, 5}}) { // two calls
+      std::vector<float> kvPart(&kv[first * width], &kv[(first + count) * width]),
+          scorePart(&score[first * width], &score[(first + count) * width]);
+      std::vector<int64_t> positions;
+      for (int64_t t = 0; t < count; ++t)
+        positions.push_back(first + t);
+      int64_t made = (first + count) / ratio - first / ratio;
+      std::vector<float> out(size_t(std::max<int64_t>(made, 1) * hd));
+      std::vector<int64_t> outPositions(size_t(std::max<int64_t>(made, 1)));
+      run(*compiled, bindParams(kvPart, scorePart, ape, positions, pending, out, outPositions),
+          {count, count, made});
+      entries.insert(entries.end(), out.begin(), out.begin() + made * hd);
+      entryPositions.insert(entryPositions.end(), outPositions.begin(), outPositions.begin() + made);
+    }
+    ASSERT_EQ(entryPositions, (std::vector<int64_t>{0, 4}));
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t c = 0; c < hd; ++c) {
+        std::vector<std::pair<int64_t, int64_t>> candidates; // (token, channel)
+        for (int64_t t = (i - 1) * ratio; overlap && i > 0 && t < i * ratio; ++t)
+          candidates.push_back({t, c});
+        for (int64_t t = i * ratio; t < (i + 1) * ratio; ++t)
+          candidates.push_back({t, overlap ? c + hd : c});
+        double max = -INFINITY, weights = 0, sum = 0;
+        for (auto [t, ch] : candidates)
+          max = std::max(max, double(score[t * width + ch] + ape[(t % ratio) * width + ch]));
+        for (auto [t, ch] : candidates) {
+          double w = std::exp(double(score[t * width + ch] + ape[(t % ratio) * width + ch]) - max);
+          weights += w;
+          sum += w * kv[t * width + ch];
+        }
+        double expected = sum / weights;
+        ASSERT_NEAR(entries[i * hd + c], expected, 1e-5 * std::fabs(expected) + 1e-6)
+            << "overlap " << overlap << " entry " << i << " channel " << c;
+      }
+  }
+}
+
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is
 /// refused with a message, none crashes or hangs.
 TEST(NpuSimulatorTest, CraftedBinariesAreRefused) {
