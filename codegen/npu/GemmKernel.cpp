@@ -61,8 +61,10 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   bool grouped = shape.groups > 0;
   SmallVector<Type> args(grouped ? 6 : shape.dynamicM ? 4 : 3, index);
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
-  // GM sizes: x and y grow with M (per row), w does not.
-  int64_t xRow = shape.k * inBytes, yRow = shape.n * outBytes, wBytes = shape.n * shape.k * inBytes;
+  // GM sizes: x and y grow with M (per row), w does not. Rows hold the batches side by side.
+  int64_t xStride = shape.batches * shape.k, yStride = shape.batches * shape.n;
+  int64_t xRow = xStride * inBytes, yRow = yStride * outBytes,
+          wBytes = shape.batches * shape.n * shape.k * inBytes;
   SmallVector<NamedAttribute> kernelAttrs = {
       b.getNamedAttr("core", b.getStringAttr("aic")),
       b.getNamedAttr("block_dim", b.getI64IntegerAttr(tiling.blockDim))};
@@ -123,13 +125,21 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   };
   Value m = grouped ? Value() : shape.dynamicM ? entry->getArgument(3) : s.c(shape.m);
   Value rowBlocks = grouped ? gmScalar(route) : s.ceilDiv(m, mt);
-  Value tiles = s.mul(rowBlocks, s.c(tilesN));
+  Value tilesPerBatch = s.mul(rowBlocks, s.c(tilesN));
   Value first = b.create<BlockIdxOp>(loc, index), step = b.create<BlockNumOp>(loc, index);
-  auto tileLoop = b.create<scf::ForOp>(loc, first, tiles, step);
+  auto tileLoop = b.create<scf::ForOp>(loc, first, s.mul(tilesPerBatch, s.c(shape.batches)), step);
   b.setInsertionPointToStart(tileLoop.getBody());
   Value t = tileLoop.getInductionVar();
+  Value wMatrix = w;
+  if (shape.batches > 1) { // batch b: its column blocks of x and y, its matrix of w
+    Value batch = s.div(t, tilesPerBatch);
+    t = s.rem(t, tilesPerBatch);
+    x = s.add(x, s.mul(batch, s.c(shape.k * inBytes)));
+    y = s.add(y, s.mul(batch, s.c(shape.n * outBytes)));
+    wMatrix = s.add(w, s.mul(batch, s.c(shape.n * shape.k * inBytes)));
+  }
   Value rowBlock = s.div(t, s.c(tilesN)), n0 = s.mul(s.rem(t, s.c(tilesN)), s.c(nt));
-  Value m0, rows, wMatrix = w;
+  Value m0, rows;
   if (grouped) {
     Value item = s.add(s.add(route, s.c(MoeRoute::kHeaderBytes)),
                        s.mul(rowBlock, s.c(MoeRoute::kItemBytes)));
@@ -142,7 +152,7 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   }
   Value cols = s.min(s.c(nt), s.sub(s.c(shape.n), n0));
   Value rowFractals = s.ceilDiv(rows, 16), colFractals = s.ceilDiv(cols, 16);
-  Value xTile = s.add(x, s.mul(m0, s.c(shape.k * inBytes)));
+  Value xTile = s.add(x, s.mul(m0, s.c(xRow)));
   Value wTile = s.add(wMatrix, s.mul(n0, s.c(shape.k * inBytes)));
   TypeAttr inType = TypeAttr::get(shape.inputType), f32 = TypeAttr::get(b.getF32Type());
 
@@ -150,7 +160,7 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   // `accumulate` is for the chunk's first step (the very first one initializes C).
   auto chunk = [&](Value chunkIndex, int64_t chunkSize, const Slot &l1, Value accumulate) {
     Value kOffset = s.mul(chunkIndex, s.c(kt1 * inBytes));
-    b.create<Nd2NzOp>(loc, l1.l1a, s.add(xTile, kOffset), rows, s.c(chunkSize), s.c(shape.k),
+    b.create<Nd2NzOp>(loc, l1.l1a, s.add(xTile, kOffset), rows, s.c(chunkSize), s.c(xStride),
                       s.c(mt), inType);
     b.create<Nd2NzOp>(loc, l1.l1b, s.add(wTile, kOffset), cols, s.c(chunkSize), s.c(shape.k),
                       s.c(nt), inType);
@@ -183,8 +193,8 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   if (rest > 0)
     chunk(s.c(done), rest, slots[slot], s.c(done > 0 ? 1 : 0));
 
-  b.create<FixpipeOp>(loc, s.add(y, s.mul(s.add(s.mul(m0, s.c(shape.n)), n0), s.c(outBytes))),
-                      l0c, rows, cols, s.c(shape.n), s.mul(rowFractals, s.c(16)),
+  b.create<FixpipeOp>(loc, s.add(y, s.mul(s.add(s.mul(m0, s.c(yStride)), n0), s.c(outBytes))),
+                      l0c, rows, cols, s.c(yStride), s.mul(rowFractals, s.c(16)),
                       TypeAttr::get(shape.outputType));
   b.setInsertionPointToEnd(entry);
   b.create<func::ReturnOp>(loc);

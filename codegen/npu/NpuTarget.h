@@ -38,6 +38,9 @@ struct GemmShape {
   /// Grouped (MoE experts): w holds `groups` matrices [N, K]; the rows and each row block's
   /// matrix come from a MoeRoute table (M per launch: the scalars rows, tokens).
   int64_t groups = 0;
+  /// Batched (graph.grouped_linear): `batches` products side by side, x [M, batches·K] ·
+  /// w [batches·N, K] → y [M, batches·N], batch b on x's and y's b-th column block.
+  int64_t batches = 1;
 };
 
 /// Tile sizes: an output tile is mt x nt (multiples of 16); K moves into L1 in chunks of kt1

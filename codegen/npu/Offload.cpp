@@ -110,6 +110,37 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     linear->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
     ++plan.launchSites["GEMM"];
   }
+  // Grouped linears (V4's wo_a): one batched GEMM kernel, weights decoded to f32 likewise.
+  std::map<std::tuple<int64_t, int64_t, int64_t>, int32_t> groupedKernelOf;
+  SmallVector<graph::GroupedLinearOp> groupedLinears;
+  module.walk([&](graph::GroupedLinearOp op) { groupedLinears.push_back(op); });
+  for (graph::GroupedLinearOp grouped : groupedLinears) {
+    auto precision = grouped->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
+    graph::ParamOp param = paramOf(module, grouped.getWeight());
+    auto weightType = cast<RankedTensorType>(grouped.getWeight().getType());
+    int64_t groups = grouped.getGroups();
+    if (!precision || precision.quantizesActivations() || !param || weightType.getRank() != 2 ||
+        groups < 1 || weightType.getDimSize(0) % groups != 0)
+      continue;
+    int64_t n = weightType.getDimSize(0) / groups, k = weightType.getDimSize(1);
+    GemmShape shape{16, n, k, b.getF32Type(), b.getF32Type(), true, 0, groups};
+    GemmTiling tiling = chooseGemmTiling(arch, shape);
+    if (!checkGemmTiling(arch, shape, tiling).empty())
+      continue;
+    auto [at, added] = groupedKernelOf.try_emplace({groups, n, k}, kernels);
+    if (added) {
+      ++kernels;
+      buildGemmKernel(*plan.kernels, "grouped_gemm_" + std::to_string(at->second), shape, tiling);
+    }
+    readDecodedCopy(module, grouped.getWeightMutable(), param);
+    dropScale(grouped.getScaleMutable());
+    grouped.removeBlockAttr();
+    grouped->setAttr(graph::PrecisionAttr::kName,
+                     graph::PrecisionAttr::get(context, b.getF32Type(), b.getF32Type(), 0,
+                                               graph::GemmKind::emulated));
+    grouped->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
+    ++plan.launchSites["GEMM"];
+  }
   // RMS norms whose rows fit the vector kernel, weights decoded to f32 like the linears'.
   std::map<std::tuple<int64_t, bool, double>, int32_t> normKernelOf; // (width, weighted, eps)
   SmallVector<graph::RmsNormOp> norms;

@@ -783,6 +783,32 @@ TEST_F(NpuKernelTest, CompressorPoolKernelMatchesTheDefinition) {
   }
 }
 
+/// The batched GEMM (graph.grouped_linear: x [M, G·K] · w [G·N, K] → y [M, G·N], group g on
+/// its column blocks) against double-precision products, with odd sizes.
+TEST_F(NpuKernelTest, BatchedGemmMatchesGroupedProducts) {
+  const int64_t G = 3, M = 5, N = 40, K = 48;
+  GemmShape shape{16, N, K, mlir::Float32Type::get(context.get()),
+                  mlir::Float32Type::get(context.get()), true, 0, G};
+  auto compiled = compileGemm("910b", shape);
+  ASSERT_TRUE(compiled);
+  std::mt19937 rng(9);
+  std::vector<float> x = randomMatrix(M, G * K, rng), w = randomMatrix(G * N, K, rng),
+                     y(size_t(M * G * N), -1.0f);
+  run(*compiled, bindParams(x, w, y), {M});
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double expected = 0, magnitude = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          double product = double(x[m * G * K + g * K + k]) * w[(g * N + n) * K + k];
+          expected += product;
+          magnitude += std::fabs(product);
+        }
+        ASSERT_NEAR(y[m * G * N + g * N + n], expected, 1e-6 * magnitude)
+            << "group " << g << " row " << m << " col " << n;
+      }
+}
+
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is
 /// refused with a message, none crashes or hangs.
 TEST(NpuSimulatorTest, CraftedBinariesAreRefused) {
