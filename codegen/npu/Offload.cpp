@@ -56,6 +56,16 @@ void readDecodedCopy(ModuleOp module, OpOperand &weight, graph::ParamOp param) {
     old.getDefiningOp()->erase();
 }
 
+/// Records that `op` multiplies the f32 weights decoded at compile time (no block scales, no
+/// activation quantization): what the NPU kernels compute.
+void multipliesDecodedWeights(Operation *op) {
+  Builder b(op->getContext());
+  op->removeAttr("block");
+  op->setAttr(graph::PrecisionAttr::kName,
+              graph::PrecisionAttr::get(op->getContext(), b.getF32Type(), b.getF32Type(), 0,
+                                        graph::GemmKind::emulated));
+}
+
 /// Removes an optional scale operand (the decoded f32 copy carries the scales).
 void dropScale(MutableOperandRange scale) {
   if (scale.empty())
@@ -103,10 +113,7 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     // The weight as the cube reads it, no scale: the f32 copy carries it.
     readDecodedCopy(module, linear.getWeightMutable(), param);
     dropScale(linear.getScaleMutable());
-    linear.removeBlockAttr();
-    linear->setAttr(graph::PrecisionAttr::kName,
-                    graph::PrecisionAttr::get(context, b.getF32Type(), b.getF32Type(), 0,
-                                              graph::GemmKind::emulated));
+    multipliesDecodedWeights(linear);
     linear->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
     ++plan.launchSites["GEMM"];
   }
@@ -134,10 +141,7 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     }
     readDecodedCopy(module, grouped.getWeightMutable(), param);
     dropScale(grouped.getScaleMutable());
-    grouped.removeBlockAttr();
-    grouped->setAttr(graph::PrecisionAttr::kName,
-                     graph::PrecisionAttr::get(context, b.getF32Type(), b.getF32Type(), 0,
-                                               graph::GemmKind::emulated));
+    multipliesDecodedWeights(grouped);
     grouped->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
     ++plan.launchSites["GEMM"];
   }
@@ -414,10 +418,7 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     dropScale(moe.getW1ScaleMutable());
     dropScale(moe.getW3ScaleMutable());
     dropScale(moe.getW2ScaleMutable());
-    moe.removeBlockAttr();
-    moe->setAttr(graph::PrecisionAttr::kName,
-                 graph::PrecisionAttr::get(context, b.getF32Type(), b.getF32Type(), 0,
-                                           graph::GemmKind::emulated));
+    multipliesDecodedWeights(moe);
     moe->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
     ++plan.launchSites["MoE"];
   }
