@@ -413,6 +413,7 @@ private:
                     .Case([&](graph::CompressorOp compressor) {
                       return npuCompressorLaunch(compressor, program, e);
                     })
+                    .Case([&](graph::MoeGateOp gate) { return npuGateLaunch(gate, program, e); })
                     .Default([](Operation *) { return SmallVector<Value>(); });
     else
       results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
@@ -802,6 +803,29 @@ private:
     Value entries = indexer ? e.dim(e.buffer(indexer.getKeys()), 0) : e.index(0);
     launchNpuKernel(e, kernel, addresses, {leadingRows(e, x, type), e.dim(x, 0), entries});
     return {e.tensor(out)};
+  }
+
+  /// The router on the NPU (codegen/npu/MoeKernels.cpp): the gate GEMM, then scores, top-k
+  /// (or hash ids) and weights.
+  SmallVector<Value> npuGateLaunch(graph::MoeGateOp op, ArrayRef<int32_t> kernels,
+                                   LoopEmitter &e) {
+    Type f32 = e.builder().getF32Type();
+    Value x = e.buffer(op.getInput());
+    int64_t experts = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
+    Value T = e.dim(x, 0);
+    Value logits = e.alloc(RankedTensorType::get({ShapedType::kDynamic, experts}, f32), {T});
+    auto at = [&](Value v) { return pointerOf(e, v, op); };
+    launchNpuKernel(e, kernels[0], {at(op.getInput()), at(op.getGate()), address(e, logits)}, {T});
+    Value weights = e.alloc(cast<RankedTensorType>(op.getWeights().getType()), {T});
+    Value chosen = e.alloc(cast<RankedTensorType>(op.getExperts().getType()), {T});
+    SmallVector<Value> buffers = {address(e, logits)};
+    if (op.getBias())
+      buffers.push_back(at(op.getBias()));
+    if (op.getTid2eid())
+      buffers.append({at(op.getTid2eid()), at(op.getTokens())});
+    buffers.append({address(e, weights), address(e, chosen)});
+    launchNpuKernel(e, kernels[1], buffers, {T, T});
+    return {e.tensor(weights), e.tensor(chosen)};
   }
 
   /// A compressor on the NPU (codegen/npu/AttentionKernels.cpp): the kv and gate GEMMs, then

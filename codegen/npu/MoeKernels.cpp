@@ -12,6 +12,11 @@
 // pairs round robin, each at most rowsPerItem x nt, so a block's share is the same (±1 tile)
 // however the tokens are spread over experts; an expert without tokens costs nothing.
 // Every table lives in one GM buffer (MoeRoute, NpuTarget.h).
+//
+// The router (graph.moe_gate): the gate GEMM on the cube, then per token on a vector core
+// s = sqrt(softplus(logits)) (softplus as log1p(exp(min(x, 20))) + max(x - 20, 0): no branch;
+// the reference takes x itself past 20), the top-k of s + bias by rounds of a two-level argmax
+// (lower index first on ties) or the hash table's ids, and weights s / Σ s · route_scale.
 #include "codegen/npu/VectorKernel.h"
 
 using namespace mlir;
@@ -101,6 +106,99 @@ func::FuncOp buildMoeCombineKernel(ModuleOp module, StringRef name, int64_t topk
     k.binary("add", sum, sum, parts[slot % 2], width);
   }
   k.store(k.add(y, k.mul(token, k.c(rowBytes))), sum, rowBytes);
+  return k.finish();
+}
+
+bool gateFitsVectorKernel(int64_t experts, int64_t topk) {
+  return (experts <= kLanes || experts % kLanes == 0) && experts / kLanes <= kLanes &&
+         topk >= 1 && topk <= experts && topk <= kLanes;
+}
+
+func::FuncOp buildMoeGateKernel(ModuleOp module, StringRef name, int64_t experts, int64_t topk,
+                                double routeScale, bool biased, int64_t hashIdBytes,
+                                int64_t hashTableBytes, int64_t tokenBytes, int64_t blockDim) {
+  bool hashed = hashIdBytes > 0;
+  int64_t lanes = (experts + kLanes - 1) / kLanes * kLanes, repeats = lanes / kLanes;
+  // Gather tables: lane r reads repeat r's max (argmax pairs); every lane reads lane 0.
+  SmallVector<int32_t> tables(2 * kLanes, 0);
+  for (int64_t l = 0; l < kLanes; ++l)
+    tables[l] = int32_t(l * 8);
+  Builder attrs(module.getContext());
+  SmallVector<VectorParam> params = {{"logits", 0, experts * 4}};
+  if (biased)
+    params.push_back({"bias", experts * 4, 0});
+  if (hashed) {
+    params.push_back({"tid2eid", hashTableBytes, 0});
+    params.push_back({"tokens", 0, tokenBytes});
+  }
+  params.push_back({"weights", 0, topk * 4, true});
+  params.push_back({"experts", 0, topk * 4, true});
+  params.push_back({"tables", 2 * kLanes * 4, 0, false, attrs.getDenseI32ArrayAttr(tables)});
+  VectorKernel k(module, name, params, blockDim);
+  size_t at = 1;
+  Value logits = k.param(0), bias = biased ? k.param(at++) : Value();
+  Value tid2eid = hashed ? k.param(at++) : Value(), tokens = hashed ? k.param(at++) : Value();
+  Value weightsOut = k.param(at++), expertsOut = k.param(at++), tableParam = k.param(at);
+  Value zero = k.c(0), four = k.c(4);
+  Value table = k.ub(2 * kLanes * 4), scores = k.ub(lanes * 4), ranked = k.ub(lanes * 4),
+        clamped = k.ub(lanes * 4), biasBuffer = k.ub(lanes * 4), maxima = k.ub(repeats * 8),
+        best = k.ub(256), top = k.ub(32), chosen = k.ub(256), total = k.ub(256);
+  k.load(table, tableParam, 2 * kLanes * 4);
+  if (biased)
+    k.load(biasBuffer, bias, experts * 4);
+  // Lanes past the experts rank last.
+  k.loop(k.c(experts), k.c(lanes), 1, [&](Value i) {
+    k.writeScalar(k.c(0xFF800000u), k.add(ranked, k.mul(i, four)));
+  });
+  auto masked = [&](int64_t count, const std::function<void()> &ops) {
+    k.mask(count < kLanes ? count : 0);
+    ops();
+    k.mask(0);
+  };
+  Value token = k.forEachRow(k.launchScalar(kTokens));
+  k.load(scores, k.add(logits, k.mul(token, k.c(experts * 4))), experts * 4);
+  masked(experts, [&] { // s = sqrt(log1p(exp(min(x, 20))) + max(x, 20) - 20)
+    k.scalar("min", clamped, scores, experts, 20.0f);
+    k.unary("exp", clamped, clamped, experts);
+    k.unary("log1p", clamped, clamped, experts);
+    k.scalar("max", scores, scores, experts, 20.0f);
+    k.scalar("add", scores, scores, experts, -20.0f);
+    k.binary("add", scores, scores, clamped, experts);
+    k.unary("sqrt", scores, scores, experts);
+    if (biased)
+      k.binary("add", ranked, scores, biasBuffer, experts);
+    else
+      k.unary("copy", ranked, scores, experts);
+  });
+  k.loop(zero, k.c(topk), 1, [&](Value round) {
+    Value expert;
+    if (hashed) { // tid2eid[token id, round]
+      Value id = k.readScalar(k.add(tokens, k.mul(token, k.c(tokenBytes))), "gm");
+      expert = k.readScalar(
+          k.add(tid2eid, k.mul(k.add(k.mul(id, k.c(topk)), round), k.c(hashIdBytes))), "gm");
+    } else { // the best remaining, then out of the running
+      k.reduce("argmax", maxima, ranked, lanes);
+      masked(repeats, [&] {
+        k.gather(best, maxima, table, repeats);
+        k.reduce("argmax", top, best, kLanes);
+      });
+      Value repeat = k.readScalar(k.add(top, four));
+      expert = k.add(k.mul(repeat, k.c(kLanes)),
+                     k.readScalar(k.add(maxima, k.add(k.mul(repeat, k.c(8)), four))));
+      k.writeScalar(k.c(0xFF800000u), k.add(ranked, k.mul(expert, four)));
+    }
+    Value slot = k.add(k.mul(token, k.c(topk)), round);
+    k.writeScalar(expert, k.add(expertsOut, k.mul(slot, four)), "gm");
+    k.writeScalar(k.readScalar(k.add(scores, k.mul(expert, four))),
+                  k.add(chosen, k.mul(round, four)));
+  });
+  masked(topk, [&] { // s / Σ s · route_scale, the sum in rank order
+    k.sum(total, chosen, topk);
+    k.gather(best, total, k.add(table, k.c(kLanes * 4)), topk); // Σ s on every lane
+    k.binary("div", chosen, chosen, best, topk);
+    k.scalar("mul", chosen, chosen, topk, float(routeScale));
+  });
+  k.store(k.add(weightsOut, k.mul(token, k.c(topk * 4))), chosen, topk * 4);
   return k.finish();
 }
 

@@ -157,6 +157,14 @@ mlir::func::FuncOp buildHcExpandKernel(mlir::ModuleOp module, llvm::StringRef na
 mlir::func::FuncOp buildMoeRouteKernel(mlir::ModuleOp module, llvm::StringRef name,
                                        int64_t experts, int64_t topk, int64_t width,
                                        int64_t rowsPerItem);
+/// Whether the router kernel ranks `experts` (whole repeats, or one) and picks `topk`.
+bool gateFitsVectorKernel(int64_t experts, int64_t topk);
+/// graph.moe_gate after its GEMM: params logits [bias] [tid2eid tokens] weights experts (and a
+/// constant table); hash routing when `hashIdBytes` > 0 (the table's element size).
+mlir::func::FuncOp buildMoeGateKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                      int64_t experts, int64_t topk, double routeScale,
+                                      bool biased, int64_t hashIdBytes, int64_t hashTableBytes,
+                                      int64_t tokenBytes, int64_t blockDim);
 /// y[t] = Σ_k yperm[row of (t, k)], in k order; params yperm route y.
 mlir::func::FuncOp buildMoeCombineKernel(mlir::ModuleOp module, llvm::StringRef name,
                                          int64_t topk, int64_t width, int64_t blockDim);

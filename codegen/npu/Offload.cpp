@@ -361,6 +361,44 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     op->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
     ++plan.launchSites["mHC"];
   });
+  // Routers: the gate GEMM on the cube, scores and top-k (or hash ids) on the vector cores.
+  SmallVector<graph::MoeGateOp> gates;
+  module.walk([&](graph::MoeGateOp op) { gates.push_back(op); });
+  for (graph::MoeGateOp gate : gates) {
+    auto gateType = cast<RankedTensorType>(gate.getGate().getType());
+    int64_t experts = gateType.getDimSize(0), depth = gateType.getDimSize(1), topk = gate.getTopk();
+    graph::ParamOp param = paramOf(module, gate.getGate());
+    GemmShape shape{16, experts, depth, b.getF32Type(), b.getF32Type(), true};
+    GemmTiling tiling = chooseGemmTiling(arch, shape);
+    if (!param || !gateFitsVectorKernel(experts, topk) ||
+        !checkGemmTiling(arch, shape, tiling).empty())
+      continue;
+    auto bytesOf = [](Value v) {
+      auto type = cast<RankedTensorType>(v.getType());
+      return int64_t(type.getElementTypeBitWidth() / 8);
+    };
+    bool hashed = bool(gate.getTid2eid());
+    int64_t idBytes = hashed ? bytesOf(gate.getTid2eid()) : 0;
+    int64_t tableBytes =
+        hashed ? cast<RankedTensorType>(gate.getTid2eid().getType()).getNumElements() * idBytes : 0;
+    int64_t tokenBytes = hashed ? bytesOf(gate.getTokens()) : 0;
+    double routeScale = gate.getRouteScale().convertToDouble();
+    SmallVector<int32_t> program = {
+        sequenceKernel({50, experts, depth}, "gate_gemm_",
+                       [&](StringRef name) {
+                         buildGemmKernel(*plan.kernels, name, shape, tiling);
+                       }),
+        sequenceKernel({51, experts, topk, int64_t(std::llround(routeScale * 1e9)),
+                        bool(gate.getBias()), idBytes, tableBytes, tokenBytes},
+                       "gate_", [&](StringRef name) {
+                         buildMoeGateKernel(*plan.kernels, name, experts, topk, routeScale,
+                                            bool(gate.getBias()), idBytes, tableBytes, tokenBytes,
+                                            arch.vectorCores);
+                       })};
+    readDecodedCopy(module, gate.getGateMutable(), param);
+    gate->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
+    ++plan.launchSites["router"];
+  }
   // Routed experts whose rows fit the vector kernels: route, grouped GEMMs, SwiGLU, combine.
   auto moeKernel = [&](std::vector<int64_t> key, const std::function<void(StringRef)> &build) {
     key.insert(key.begin(), 10); // apart from attention's kinds

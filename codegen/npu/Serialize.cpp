@@ -148,6 +148,7 @@ private:
           .Case("exp", fb::Opcode::VEXP).Case("abs", fb::Opcode::VABS)
           .Case("sqrt", fb::Opcode::VSQRT).Case("recip", fb::Opcode::VRECIP)
           .Case("sin", fb::Opcode::VSIN).Case("cos", fb::Opcode::VCOS)
+          .Case("log1p", fb::Opcode::VLOG1P)
           .Default(fb::Opcode::VCOPY);
     else if constexpr (std::is_same_v<Op, VScalarOp>)
       return llvm::StringSwitch<fb::Opcode>(kind)

@@ -124,7 +124,7 @@ Pipe pipeOf(const fb::Instr &in) {
   case Opcode::WAIT_FLAG: return Pipe(in.pipe2());
   case Opcode::BARRIER: return in.pipe() == fb::Pipe::ALL ? Pipe::S : Pipe(in.pipe());
   case Opcode::VMINS: case Opcode::VSIN: case Opcode::VCOS: case Opcode::VGATHER:
-  case Opcode::VREDUCE_ARGMAX:
+  case Opcode::VREDUCE_ARGMAX: case Opcode::VLOG1P:
     return Pipe::V;
   default:
     return in.op() >= Opcode::VADD && in.op() <= Opcode::SET_MASK ? Pipe::V : Pipe::S;
@@ -148,7 +148,7 @@ int operandCount(Opcode op) {
   case Opcode::VADD: case Opcode::VSUB: case Opcode::VMUL: case Opcode::VMAX: case Opcode::VMIN:
   case Opcode::VDIV: return 10;
   case Opcode::VEXP: case Opcode::VABS: case Opcode::VSQRT: case Opcode::VRECIP: case Opcode::VCOPY:
-  case Opcode::VSIN: case Opcode::VCOS:
+  case Opcode::VSIN: case Opcode::VCOS: case Opcode::VLOG1P:
     return 7;
   case Opcode::VADDS: case Opcode::VMULS: case Opcode::VMAXS: case Opcode::VMINS: return 8;
   case Opcode::VGATHER: return 4;
@@ -599,7 +599,9 @@ bool BlockRun::vector(const fb::Instr &in) {
     sources = 2;
     break;
   case Opcode::VDIV: sources = 2; cost = "div"; break;
-  case Opcode::VEXP: case Opcode::VSIN: case Opcode::VCOS: sources = 1; cost = "exp"; break;
+  case Opcode::VEXP: case Opcode::VSIN: case Opcode::VCOS: case Opcode::VLOG1P:
+    sources = 1; cost = "exp";
+    break;
   case Opcode::VSQRT: case Opcode::VRECIP: sources = 1; cost = "div"; break;
   case Opcode::VABS: sources = 1; cost = "unary"; break;
   case Opcode::VCOPY: sources = 1; cost = "copy"; break;
@@ -674,6 +676,7 @@ bool BlockRun::vector(const fb::Instr &in) {
       case Opcode::VEXP: z = std::exp(x); break;
       case Opcode::VSIN: z = std::sin(x); break;
       case Opcode::VCOS: z = std::cos(x); break;
+      case Opcode::VLOG1P: z = std::log1p(x); break;
       case Opcode::VABS: z = std::fabs(x); break;
       case Opcode::VSQRT: z = std::sqrt(x); break;
       case Opcode::VRECIP: z = 1.0f / x; break;

@@ -809,6 +809,48 @@ TEST_F(NpuKernelTest, BatchedGemmMatchesGroupedProducts) {
       }
 }
 
+/// The router kernel against the reference's route(): scores sqrt(softplus) (one logit past
+/// 20), top-k of score + bias (two experts tie), or the hash table's ids; weights normalized
+/// times route_scale. Experts must be equal, weights within 1e-6 relative.
+TEST_F(NpuKernelTest, GateKernelMatchesTheReferenceRouting) {
+  const int64_t T = 4, E = 128, K = 6, vocab = 10;
+  const double routeScale = 1.5;
+  std::mt19937 rng(17);
+  std::vector<float> logits = randomMatrix(T, E, rng), bias = randomMatrix(1, E, rng);
+  logits[5] = 23.0f;
+  logits[E + 3] = logits[E + 9] = 4.0f; // a tie after the bias below
+  bias[3] = bias[9] = 0.0f;
+  std::vector<int64_t> table;
+  for (int64_t i = 0; i < vocab * K; ++i)
+    table.push_back((i * 37) % E);
+  std::vector<int32_t> tokens = {3, 0, 9, 3};
+  for (bool hashed : {false, true}) {
+    auto compiled = compileVector([&](mlir::ModuleOp m) {
+      buildMoeGateKernel(m, "gate", E, K, routeScale, !hashed, hashed ? 8 : 0,
+                         hashed ? vocab * K * 8 : 0, 4, 2);
+    });
+    ASSERT_TRUE(compiled);
+    std::vector<float> weights(size_t(T * K));
+    std::vector<int32_t> experts(size_t(T * K));
+    std::vector<GmBinding> params =
+        hashed ? bindParams(logits, table, tokens, weights, experts) : bindParams(logits, bias, weights, experts);
+    params.push_back(constantBinding(*compiled->kernel, params.size()));
+    run(*compiled, params, {T, T});
+    for (int64_t t = 0; t < T; ++t) {
+      std::vector<float> scores(static_cast<size_t>(E));
+      for (int64_t e = 0; e < E; ++e)
+        scores[e] = ref::sqrtSoftplus(logits[t * E + e]);
+      ref::Routing routing = ref::route(scores.data(), E, hashed ? nullptr : bias.data(),
+                                        hashed ? &table[tokens[t] * K] : nullptr, K, routeScale);
+      for (int64_t r = 0; r < K; ++r) {
+        EXPECT_EQ(experts[t * K + r], routing.experts[r]) << "hashed " << hashed << " token " << t;
+        EXPECT_NEAR(weights[t * K + r], routing.weights[r], 1e-6 * std::fabs(routing.weights[r]))
+            << "hashed " << hashed << " token " << t << " rank " << r;
+      }
+    }
+  }
+}
+
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is
 /// refused with a message, none crashes or hangs.
 TEST(NpuSimulatorTest, CraftedBinariesAreRefused) {

@@ -328,7 +328,7 @@ LogicalResult VBinaryOp::verify() {
   return verifyVector(*this, {"add", "sub", "mul", "div", "max", "min"}, 3);
 }
 LogicalResult VUnaryOp::verify() {
-  return verifyVector(*this, {"exp", "abs", "sqrt", "recip", "copy", "sin", "cos"}, 2);
+  return verifyVector(*this, {"exp", "abs", "sqrt", "recip", "copy", "sin", "cos", "log1p"}, 2);
 }
 LogicalResult VScalarOp::verify() { return verifyVector(*this, {"add", "mul", "max", "min"}, 2); }
 LogicalResult VReduceOp::verify() {

@@ -132,7 +132,7 @@ def Npu_VBinaryOp : Npu_VectorOp<"vbinary", (ins Index:$dst, Index:$lhs, Index:$
 }
 
 def Npu_VUnaryOp : Npu_VectorOp<"vunary", (ins Index:$dst, Index:$src),
-                                "exp abs sqrt recip copy sin cos"> {
+                                "exp abs sqrt recip copy sin cos log1p"> {
   let summary = "dst = f(src), lane by lane";
   let assemblyFormat = "$kind $dst `,` $src `,` $repeats attr-dict";
 }
