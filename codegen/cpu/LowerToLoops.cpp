@@ -401,7 +401,9 @@ private:
     SmallVector<Value> results;
     // An op the NPU computes: its operands are the kernel's inputs, in parameter order.
     if (auto launch = op->getAttrOfType<IntegerAttr>(npu::kLaunchAttr))
-      results = npuLaunch(op, launch.getInt(), op->getOperands(), e);
+      results = isa<graph::KvAppendOp>(op)
+                    ? npuKvAppendLaunch(cast<graph::KvAppendOp>(op), launch.getInt(), e)
+                    : npuLaunch(op, launch.getInt(), op->getOperands(), e);
     else if (auto program = op->getAttrOfType<DenseI32ArrayAttr>(npu::kLaunchAttr))
       results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
                     .Case([&](graph::MoeExpertsOp moe) { return npuMoeLaunch(moe, program, e); })
@@ -791,9 +793,11 @@ private:
   /// (inputs, then the result), the row count (all but the last dim) and the token count (the
   /// first dim).
   SmallVector<Value> npuLaunch(Operation *op, int64_t kernel, ValueRange inputs, LoopEmitter &e) {
-    Value x = e.buffer(inputs.front());
+    // The rows: of the first input (an embedding's: of its tokens).
+    auto embedding = dyn_cast<graph::EmbeddingOp>(op);
+    Value x = e.buffer(embedding ? embedding.getTokens() : inputs.front());
     auto type = cast<RankedTensorType>(op->getResult(0).getType());
-    Value out = e.allocLike(x, type.getElementType(), type.getShape());
+    Value out = e.alloc(type, {e.dim(x, 0)});
     SmallVector<Value> addresses;
     for (Value input : inputs)
       addresses.push_back(pointerOf(e, input, op));
@@ -802,6 +806,17 @@ private:
     auto indexer = dyn_cast<graph::IndexTopkOp>(op);
     Value entries = indexer ? e.dim(e.buffer(indexer.getKeys()), 0) : e.index(0);
     launchNpuKernel(e, kernel, addresses, {leadingRows(e, x, type), e.dim(x, 0), entries});
+    return {e.tensor(out)};
+  }
+
+  /// A compressed-cache append on the NPU: the kernel appends and returns rows [0, total).
+  SmallVector<Value> npuKvAppendLaunch(graph::KvAppendOp op, int64_t kernel, LoopEmitter &e) {
+    Value entries = e.buffer(op.getEntries()), total = op.getTotal();
+    Value out = e.alloc(cast<RankedTensorType>(op.getType()), {total});
+    Value cache = stateView(e, op, op.getCacheAttr(), total);
+    Value count = e.dim(entries, 0);
+    launchNpuKernel(e, kernel, {address(e, entries), address(e, cache), address(e, out)},
+                    {count, count, total});
     return {e.tensor(out)};
   }
 

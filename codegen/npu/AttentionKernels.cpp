@@ -21,6 +21,9 @@
 //              candidates (the previous block's on the first half of the channels when
 //              overlapping), Σ w · kv and Σ w with w = exp(score - max), entry = Σ w·kv / Σ w.
 //              Conditional steps are loops of 0 or 1 trips (the binary has no branches).
+//   kv_append   rows [0, total) of the compressed cache after appending this call's entries
+//              (rows total - count on): each row from the entries or the cache, into the
+//              result, and the appended ones into the cache too (a 0/1-trip loop).
 //   index_topk  the lightning indexer per token: for each visible entry, Σ_j w_j · scale ·
 //              ReLU(q_j · key) (the heads' dots gathered into lanes), then top-k rounds of a
 //              two-level argmax (the first max wins: lower index on ties), each pick then set
@@ -347,6 +350,27 @@ func::FuncOp buildCompressorPoolKernel(ModuleOp module, StringRef name, int64_t 
     });
   });
   k.store(pendingState, pending, 2 * half);
+  return k.finish();
+}
+
+func::FuncOp buildKvAppendKernel(ModuleOp module, StringRef name, int64_t width,
+                                 int64_t capacity, int64_t blockDim) {
+  int64_t rowBytes = width * 4;
+  VectorKernel k(module, name,
+                 {{"entries", 0, rowBytes},
+                  {"cache", capacity * rowBytes, 0, true},
+                  {"out", 0, rowBytes, true, {}, kEntries}},
+                 blockDim, /*scalars=*/3);
+  Value entries = k.param(0), cache = k.param(1), out = k.param(2), one = k.c(1);
+  Value total = k.launchScalar(kEntries), first = k.sub(total, k.launchScalar(kRows));
+  Value row = k.ub(rowBytes);
+  Value r = k.forEachRow(total);
+  Value old = k.lessThan(r, first), at = k.mul(r, k.c(rowBytes));
+  Value appended = k.select(old, k.c(0), one); // trips of the loop writing the cache
+  k.load(row, k.select(old, k.add(cache, at), k.add(entries, k.mul(k.sub(r, first), k.c(rowBytes)))),
+         rowBytes);
+  k.store(k.add(out, at), row, rowBytes);
+  k.loop(k.c(0), appended, 1, [&](Value) { k.store(k.add(cache, at), row, rowBytes); });
   return k.finish();
 }
 

@@ -94,6 +94,16 @@ bool swigluFitsVectorKernel(int64_t width);
 mlir::func::FuncOp buildSwigluKernel(mlir::ModuleOp module, llvm::StringRef name, int64_t width,
                                      double limit, int64_t blockDim, bool routed = false);
 
+/// Whether rows of `width` (a power of two) fit the Hadamard kernel.
+bool hadamardFitsVectorKernel(int64_t width);
+/// The normalized Walsh-Hadamard transform of each row: params x y (and constant tables).
+mlir::func::FuncOp buildHadamardKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                       int64_t width, int64_t blockDim);
+/// Embedding rows by token id: params table tokens y (`tokenBytes` per id).
+mlir::func::FuncOp buildEmbeddingKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                        int64_t vocab, int64_t width, int64_t tokenBytes,
+                                        int64_t blockDim);
+
 //===----------------------------------------------------------------------===//
 // Attention (AttentionKernels.cpp): graph.sparse_attention on the vector cores
 //===----------------------------------------------------------------------===//
@@ -110,6 +120,10 @@ bool attentionFitsVectorKernel(const AttentionShape &shape);
 /// scalars rows (tokens), tokens, entries (compressed rows).
 mlir::func::FuncOp buildAttentionKernel(mlir::ModuleOp module, llvm::StringRef name,
                                         const AttentionShape &shape, int64_t blockDim);
+/// graph.kv_append for a cache of `capacity` rows: params entries cache out, scalars rows
+/// (entries appended), tokens, entries (rows after the append).
+mlir::func::FuncOp buildKvAppendKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                       int64_t width, int64_t capacity, int64_t blockDim);
 /// Whether a compressor's pending rows (and a few more) fit the pooling kernel's UB.
 bool compressorFitsVectorKernel(int64_t ratio, int64_t width, bool overlap);
 /// graph.compressor's pooling after its GEMMs (one block, tokens in order): params kv score

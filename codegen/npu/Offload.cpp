@@ -6,6 +6,7 @@
 // and every graph.rms_norm, graph.rope and graph.swiglu whose rows fit the vector kernels (a
 // launch on the vector cores). Everything else still runs in the host code.
 #include "codegen/npu/NpuTarget.h"
+#include "codegen/npu/VectorKernel.h"
 
 #include "ir/Graph/IR/GraphOps.h"
 #include "ir/Npu/IR/NpuOps.h"
@@ -260,6 +261,43 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     attention->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
     ++plan.launchSites["attention"];
   }
+  // Hadamard rotations, embeddings and compressed-cache appends: one vector kernel each.
+  module.walk([&](Operation *op) {
+    int32_t kernel = -1;
+    if (auto hadamard = dyn_cast<graph::HadamardOp>(op)) {
+      int64_t width = cast<RankedTensorType>(hadamard.getType()).getShape().back();
+      if (hadamardFitsVectorKernel(width))
+        kernel = sequenceKernel({60, width}, "hadamard_", [&](StringRef name) {
+          buildHadamardKernel(*plan.kernels, name, width, arch.vectorCores);
+        });
+    } else if (auto embedding = dyn_cast<graph::EmbeddingOp>(op)) {
+      auto table = cast<RankedTensorType>(embedding.getTable().getType());
+      int64_t vocab = table.getDimSize(0), width = table.getDimSize(1);
+      int64_t tokenBytes = cast<RankedTensorType>(embedding.getTokens().getType())
+                               .getElementTypeBitWidth() / 8;
+      graph::ParamOp param = paramOf(module, embedding.getTable());
+      if (param && rowsFit(width, 1, kUbRowBudget)) {
+        kernel = sequenceKernel({61, vocab, width, tokenBytes}, "embedding_", [&](StringRef name) {
+          buildEmbeddingKernel(*plan.kernels, name, vocab, width, tokenBytes, arch.vectorCores);
+        });
+        readDecodedCopy(module, embedding.getTableMutable(), param);
+      }
+    } else if (auto append = dyn_cast<graph::KvAppendOp>(op)) {
+      auto cache = module.lookupSymbol<graph::StateOp>(append.getCacheAttr());
+      auto per = cache ? cache->getAttrOfType<IntegerAttr>("tokens_per_entry") : IntegerAttr();
+      int64_t width = cast<RankedTensorType>(append.getType()).getDimSize(1);
+      // The memory plan sizes the cache alike (one entry per tokens_per_entry tokens).
+      int64_t capacity = maxSeqLen / (per ? per.getInt() : 1);
+      if (cache && rowsFit(width, 1, kUbRowBudget))
+        kernel = sequenceKernel({62, width, capacity}, "kv_append_", [&](StringRef name) {
+          buildKvAppendKernel(*plan.kernels, name, width, capacity, arch.vectorCores);
+        });
+    }
+    if (kernel < 0)
+      return;
+    op->setAttr(kLaunchAttr, b.getI32IntegerAttr(kernel));
+    ++plan.launchSites[op->getName().stripDialect().str()];
+  });
   // Compressors whose pending rows fit: the kv and gate GEMMs on the cube, pooling on a vector
   // core.
   SmallVector<graph::CompressorOp> compressors;

@@ -8,6 +8,10 @@
 // RoPE:     per row the angles pos · f (f: each frequency twice), cos and sin, the sin signed per
 //           lane (-, + for a pair; +, - inverse); the pair-swapped channels come from a gather:
 //           y = x · cos + swap(x) · sin±, which is the reference's a·c - b·s, a·s + b·c exactly.
+// Hadamard: log2(n) butterfly stages, each y = x · sign + x[partner] (partner = lane ^ len, sign
+//           +1 on a pair's low lane, -1 on its high one: a + b and a - b exactly), then
+//           · 1/sqrt(n), as the reference; the partners come from a gather (constant tables).
+// Embedding: each token's id read by the scalar unit, its table row moved through UB.
 // SwiGLU:   min(g, limit), clamp(u, -limit, limit), g / (1 + exp(-g)) · u (· the row's routing
 //           weight, read by the scalar unit from the MoE route table), as the reference.
 #include "codegen/npu/VectorKernel.h"
@@ -137,6 +141,62 @@ func::FuncOp buildSwigluKernel(ModuleOp module, StringRef name, int64_t width, d
     k.scalar("mul", bt, bt, width, 0.0f, k.readScalar(k.add(weights, k.mul(row, k.c(4))), "gm"));
   }
   k.store(k.add(k.param(params.size() - 1), offset), bt, rowBytes);
+  return k.finish();
+}
+
+bool hadamardFitsVectorKernel(int64_t width) {
+  return width >= 2 && (width & (width - 1)) == 0 && (width <= kLanes || width % kLanes == 0) &&
+         rowsFit(std::max(width, kLanes), 3, kUbRowBudget);
+}
+
+func::FuncOp buildHadamardKernel(ModuleOp module, StringRef name, int64_t width,
+                                 int64_t blockDim) {
+  int64_t rowBytes = width * 4, lanes = std::max(width, kLanes), stages = 0;
+  SmallVector<int32_t> partners;
+  SmallVector<float> signs;
+  for (int64_t len = 1; len < width; len *= 2, ++stages)
+    for (int64_t i = 0; i < lanes; ++i) {
+      partners.push_back(int32_t((i < width ? i ^ len : i) * 4));
+      signs.push_back((i & len) ? -1.0f : 1.0f);
+    }
+  Builder attrs(module.getContext());
+  int64_t tableBytes = stages * lanes * 4;
+  VectorKernel k(module, name,
+                 {{"x", 0, rowBytes},
+                  {"y", 0, rowBytes, true},
+                  {"partners", tableBytes, 0, false, attrs.getDenseI32ArrayAttr(partners)},
+                  {"signs", tableBytes, 0, false, attrs.getDenseF32ArrayAttr(signs)}},
+                 blockDim);
+  Value partnerTable = k.ub(tableBytes), signTable = k.ub(tableBytes), row = k.ub(rowBytes),
+        swapped = k.ub(rowBytes);
+  k.load(partnerTable, k.param(2), tableBytes);
+  k.load(signTable, k.param(3), tableBytes);
+  Value offset = k.mul(k.forEachRow(k.launchScalar(kRows)), k.c(rowBytes));
+  k.load(row, k.add(k.param(0), offset), rowBytes);
+  k.mask(width < kLanes ? width : 0);
+  for (int64_t stage = 0; stage < stages; ++stage) {
+    Value at = k.c(stage * lanes * 4);
+    k.gather(swapped, row, k.add(partnerTable, at), width);
+    k.binary("mul", row, row, k.add(signTable, at), width);
+    k.binary("add", row, row, swapped, width);
+  }
+  k.scalar("mul", row, row, width, float(1.0 / std::sqrt(double(width))));
+  k.mask(0);
+  k.store(k.add(k.param(1), offset), row, rowBytes);
+  return k.finish();
+}
+
+func::FuncOp buildEmbeddingKernel(ModuleOp module, StringRef name, int64_t vocab,
+                                  int64_t width, int64_t tokenBytes, int64_t blockDim) {
+  int64_t rowBytes = width * 4;
+  VectorKernel k(module, name,
+                 {{"table", vocab * rowBytes, 0}, {"tokens", 0, tokenBytes}, {"y", 0, rowBytes, true}},
+                 blockDim);
+  Value row = k.ub(rowBytes);
+  Value token = k.forEachRow(k.launchScalar(kRows));
+  Value id = k.readScalar(k.add(k.param(1), k.mul(token, k.c(tokenBytes))), "gm");
+  k.load(row, k.add(k.param(0), k.mul(id, k.c(rowBytes))), rowBytes);
+  k.store(k.add(k.param(2), k.mul(token, k.c(rowBytes))), row, rowBytes);
   return k.finish();
 }
 

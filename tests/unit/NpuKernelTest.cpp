@@ -851,6 +851,44 @@ TEST_F(NpuKernelTest, GateKernelMatchesTheReferenceRouting) {
   }
 }
 
+/// The small data-movement kernels: the Hadamard rotation equals the reference's bit for bit
+/// (widths 32 and 128), the embedding gathers rows by id, kv_append appends and returns every
+/// row so far.
+TEST_F(NpuKernelTest, HadamardEmbeddingAndKvAppendKernels) {
+  std::mt19937 rng(23);
+  for (int64_t width : {32, 128}) {
+    ASSERT_TRUE(hadamardFitsVectorKernel(width));
+    auto compiled = compileVector([&](mlir::ModuleOp m) { buildHadamardKernel(m, "h", width, 2); });
+    ASSERT_TRUE(compiled);
+    std::vector<float> x = randomMatrix(3, width, rng), y(x.size()), expected = x;
+    for (int64_t r = 0; r < 3; ++r)
+      ref::hadamard(&expected[r * width], width);
+    std::vector<GmBinding> params = bindParams(x, y);
+    params.push_back(constantBinding(*compiled->kernel, 2));
+    params.push_back(constantBinding(*compiled->kernel, 3));
+    run(*compiled, params, {3, 3});
+    EXPECT_EQ(y, expected) << "width " << width;
+  }
+  const int64_t vocab = 10, width = 64;
+  auto embedding = compileVector([&](mlir::ModuleOp m) { buildEmbeddingKernel(m, "e", vocab, width, 4, 2); });
+  ASSERT_TRUE(embedding);
+  std::vector<float> table = randomMatrix(vocab, width, rng), rows(size_t(3 * width));
+  std::vector<int32_t> tokens = {7, 0, 7};
+  run(*embedding, bindParams(table, tokens, rows), {3, 3});
+  for (int64_t t = 0; t < 3; ++t)
+    for (int64_t c = 0; c < width; ++c)
+      ASSERT_EQ(rows[t * width + c], table[tokens[t] * width + c]);
+  const int64_t capacity = 8;
+  auto append = compileVector([&](mlir::ModuleOp m) { buildKvAppendKernel(m, "a", width, capacity, 2); });
+  ASSERT_TRUE(append);
+  std::vector<float> cache = randomMatrix(capacity, width, rng), entries = randomMatrix(2, width, rng),
+                     out(size_t(5 * width)), expectedCache = cache;
+  std::copy(entries.begin(), entries.end(), expectedCache.begin() + 3 * width); // rows 3, 4
+  run(*append, bindParams(entries, cache, out), {2, 2, 5});
+  EXPECT_EQ(cache, expectedCache);
+  EXPECT_EQ(out, std::vector<float>(expectedCache.begin(), expectedCache.begin() + 5 * width));
+}
+
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is
 /// refused with a message, none crashes or hangs.
 TEST(NpuSimulatorTest, CraftedBinariesAreRefused) {
