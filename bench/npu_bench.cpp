@@ -5,8 +5,9 @@
 // max(FLOPs / cube peak over all cores, bytes / HBM bandwidth) for the same arch and format.
 // Then one V4-Flash decoder layer's decode step (one token), GEMMs only (attention
 // projections, indexer and compressor projections, MoE gate, shared expert and the 6 routed
-// experts): the sum of its kernels' simulated times next to the same roofline, with and
-// without the per-launch overhead. On the 910B every weight streams as bf16 (its cube format
+// experts as dense GEMVs): the sum of its kernels' simulated times next to the same roofline,
+// with and without the per-launch overhead; and the same step with every kernel v4c compiles
+// for it (vector kernels, attention, the MoE route/grouped GEMM/combine path). On the 910B every weight streams as bf16 (its cube format
 // for DeepSeek's FP8/FP4 after vector dequantization, which is not simulated yet); on the 950
 // as FP8 (the FP4 experts too: the simulator's ND→NZ does not move FP4 yet).
 //
@@ -22,7 +23,10 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -93,6 +97,171 @@ bool runGemm(mlir::MLIRContext &context, const Arch &arch, mlir::Type type, int6
   double rooflineUs = std::max(2.0 * m * n * k / peakFlops, bytes / (arch.hbmGBPerSecond * 1e9)) * 1e6;
   row = {arch.name, elementTypeName(type), m, n, k, tiling, stats.microseconds,
          stats.cubeUtilization(), rooflineUs};
+  return true;
+}
+
+/// A GM buffer the kernels below read to steer their control flow (positions, indices,
+/// routing tables); every other buffer stays unbound in the timing-only runs.
+struct Bound {
+  size_t param;
+  std::vector<uint8_t> *data;
+};
+
+/// One kernel of the decode step: what `build` appends, launched `count` times.
+struct StepKernel {
+  const char *what;
+  int64_t count;
+  std::function<void(mlir::ModuleOp)> build;
+  std::vector<Bound> bound;
+  std::vector<int64_t> scalars;
+};
+
+/// Compiles and simulates one step kernel (timing only; the scalar unit reads bound buffers).
+bool runStepKernel(mlir::MLIRContext &context, const Arch &arch, const StepKernel &step,
+                   LaunchStats &stats, std::string &error) {
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+  setModuleArch(*module, arch);
+  step.build(*module);
+  auto kernel = *module->getOps<mlir::func::FuncOp>().begin();
+  if (mlir::failed(insertSync(kernel)) || mlir::failed(planBuffers(kernel))) {
+    error = std::string(step.what) + ": the kernel did not compile";
+    return false;
+  }
+  flatbuffers::FlatBufferBuilder fbb;
+  if (!serializeKernels(*module, fbb, error))
+    return false;
+  const fb::Kernel *binary = fb::GetKernelLibrary(fbb.GetBufferPointer())->kernels()->Get(0);
+  size_t scalarCount = binary->scalars() ? binary->scalars()->size() : 0;
+  std::vector<int64_t> scalars(step.scalars.begin(),
+                               step.scalars.begin() + std::min(scalarCount, step.scalars.size()));
+  std::vector<GmBinding> params;
+  for (size_t i = 0; i < binary->params()->size(); ++i) {
+    uint64_t bytes = paramBytes(*binary, i, scalars);
+    params.push_back(isConstant(*binary, i) ? constantBinding(*binary, i) : GmBinding{nullptr, bytes});
+    for (const Bound &b : step.bound)
+      if (b.param == i) {
+        b.data->resize(std::max<size_t>(b.data->size(), bytes));
+        params.back().data = b.data->data();
+      }
+  }
+  SimOptions options;
+  options.functional = false;
+  options.checkRaces = false;
+  if (!simulate(arch, *binary, params, scalars, options, stats, error)) {
+    error = std::string(step.what) + ": " + error;
+    return false;
+  }
+  return true;
+}
+
+template <typename T> std::vector<uint8_t> bytesOf(const std::vector<T> &values) {
+  std::vector<uint8_t> out(values.size() * sizeof(T));
+  std::memcpy(out.data(), values.data(), out.size());
+  return out;
+}
+
+/// One CSA layer of V4-Flash (tests/data/configs/deepseek-v4-flash.json) decoding one token at
+/// position 4095 (a 4096-token context): every kernel v4c compiles for it, GEMMs in `type`,
+/// vector kernels in f32. Prints the kernels by time and the total against the roofline.
+bool estimateLayer(mlir::MLIRContext &context, const Arch &arch, mlir::Type type,
+                   std::vector<Row> &rows) {
+  mlir::Builder b(&context);
+  mlir::Type out = type.isF32() ? type : b.getBF16Type();
+  const int64_t D = 4096, heads = 64, hd = 512, window = 128, topk = 512, tokens = 4096;
+  const int64_t entries = tokens / 4, experts = 256, k = 6, inter = 2048, n = 4;
+  auto gemm = [&](int64_t N, int64_t K, int64_t batches = 1, int64_t groups = 0) {
+    return [=](mlir::ModuleOp m) {
+      GemmShape shape{16, N, K, type, out, true, groups, batches};
+      buildGemmKernel(m, "gemm", shape, chooseGemmTiling(arch, shape));
+    };
+  };
+  std::vector<uint8_t> position = bytesOf(std::vector<int64_t>{tokens - 1});
+  std::vector<int32_t> picks(topk);
+  for (int64_t i = 0; i < topk; ++i)
+    picks[i] = int32_t(i * 2);
+  std::vector<uint8_t> indices = bytesOf(picks), ids = bytesOf(std::vector<int32_t>{3, 40, 77, 120, 181, 250});
+  std::vector<uint8_t> route, empty;
+  AttentionShape attention{heads, hd, window, 4, AttentionShape::kIndexed, topk, 0.044};
+  double scale = 1.0, hcEps = 1e-6, eps = 1e-6;
+  unsigned vec = arch.vectorCores;
+  std::vector<StepKernel> steps = {
+      {"hc_pre mixes (GEMM)", 2, gemm((2 + n) * n, n * D), {}, {1}},
+      {"hc_pre", 2, [&](mlir::ModuleOp m) { buildHcMixKernel(m, "k", n, D, false, 20, hcEps, eps, vec); }, {}, {1, 1}},
+      {"rms_norm 4096", 2, [&](mlir::ModuleOp m) { buildRmsNormKernel(m, "k", D, true, eps, vec); }, {}, {1, 1}},
+      {"wq_a, wkv (GEMM)", 1, gemm(1024 + hd, D), {}, {1}},
+      {"rms_norm q, kv", 2, [&](mlir::ModuleOp m) { buildRmsNormKernel(m, "k", 1024, true, eps, vec); }, {}, {1, 1}},
+      {"wq_b (GEMM)", 1, gemm(heads * hd, 1024), {}, {1}},
+      {"rms_norm q heads", 1, [&](mlir::ModuleOp m) { buildRmsNormKernel(m, "k", hd, false, eps, vec); }, {}, {heads, 1}},
+      {"rope q, k, o (inverse)", 3, [&](mlir::ModuleOp m) {
+         buildRopeKernel(m, "k", heads, hd, std::vector<float>(32, 0.01f), false, vec); }, {{1, &position}}, {heads, 1}},
+      {"compressor wkv+wgate (GEMM)", 2, gemm(2 * hd, D), {}, {1}},
+      {"compressor pool", 1, [&](mlir::ModuleOp m) { buildCompressorPoolKernel(m, "k", 4, 2 * hd, true); }, {{3, &position}}, {1, 1, 1}},
+      {"kv_append", 1, [&](mlir::ModuleOp m) { buildKvAppendKernel(m, "k", hd, entries, vec); }, {}, {1, 1, entries}},
+      {"indexer compressor (GEMM)", 2, gemm(2 * 128, D), {}, {1}},
+      {"indexer compressor pool", 1, [&](mlir::ModuleOp m) { buildCompressorPoolKernel(m, "k", 4, 256, true); }, {{3, &position}}, {1, 1, 1}},
+      {"indexer kv_append", 1, [&](mlir::ModuleOp m) { buildKvAppendKernel(m, "k", 128, entries, vec); }, {}, {1, 1, entries}},
+      {"indexer wq_b, weights (GEMM)", 1, gemm(heads * 128 + heads, 1024), {}, {1}},
+      {"indexer rope, hadamard", 2, [&](mlir::ModuleOp m) { buildHadamardKernel(m, "k", 128, vec); }, {}, {heads, 1}},
+      {"index_topk", 1, [&](mlir::ModuleOp m) { buildIndexTopkKernel(m, "k", heads, 128, entries, topk, 4, scale, vec); }, {{3, &position}}, {1, 1, entries}},
+      {"attention (window + 512 picks)", 1, [&](mlir::ModuleOp m) { buildAttentionKernel(m, "k", attention, vec); }, {{2, &position}, {6, &indices}}, {1, 1, entries}},
+      {"kv ring update", 1, [&](mlir::ModuleOp m) { buildRingUpdateKernel(m, "k", hd, window, vec); }, {{1, &position}}, {1, 1}},
+      {"wo_a (batched GEMM, 8 groups)", 1, gemm(1024, heads * hd / 8, 8), {}, {1}},
+      {"wo_b (GEMM)", 1, gemm(D, 8 * 1024), {}, {1}},
+      {"hc_post", 2, [&](mlir::ModuleOp m) { buildHcPostKernel(m, "k", n, D, vec); }, {}, {1, 1}},
+      {"gate (GEMM)", 1, gemm(experts, D), {}, {1}},
+      {"router", 1, [&](mlir::ModuleOp m) { buildMoeGateKernel(m, "k", experts, k, 1.5, true, 0, 0, 4, vec); }, {}, {1, 1}},
+      {"moe route", 1, [&](mlir::ModuleOp m) { buildMoeRouteKernel(m, "k", experts, k, D, 16); }, {{0, &ids}, {3, &route}}, {k, 1}},
+      {"routed w1, w3 (grouped GEMM)", 2, gemm(inter, D, 1, experts), {{2, &route}}, {k, 1}},
+      {"routed swiglu", 1, [&](mlir::ModuleOp m) { buildSwigluKernel(m, "k", inter, 10.0, vec, true); }, {{2, &route}}, {k, 1}},
+      {"routed w2 (grouped GEMM)", 1, gemm(D, inter, 1, experts), {{2, &route}}, {k, 1}},
+      {"moe combine", 1, [&](mlir::ModuleOp m) { buildMoeCombineKernel(m, "k", k, D, vec); }, {{1, &route}}, {k, 1}},
+      {"shared w1, w3 (GEMM)", 1, gemm(2 * inter, D), {}, {1}},
+      {"shared swiglu", 1, [&](mlir::ModuleOp m) { buildSwigluKernel(m, "k", inter, 10.0, vec); }, {}, {1, 1}},
+      {"shared w2 (GEMM)", 1, gemm(D, inter), {}, {1}},
+  };
+  double totalUs = 0, gemmUs = 0, launches = 0;
+  std::vector<std::pair<double, std::string>> byTime;
+  for (const StepKernel &step : steps) {
+    LaunchStats stats;
+    std::string error;
+    if (!runStepKernel(context, arch, step, stats, error)) {
+      std::fprintf(stderr, "v4c-bench-npu: %s\n", error.c_str());
+      return false;
+    }
+    double us = stats.microseconds * double(step.count);
+    totalUs += us;
+    launches += double(step.count);
+    if (std::strstr(step.what, "GEMM"))
+      gemmUs += us;
+    byTime.push_back({us, step.what});
+  }
+  // Roofline: the weights this token reads once (its 6 experts of 256), the candidates' KV
+  // rows (f32), and the multiply-adds at the cube's peak.
+  std::optional<DType> dtype = parseDType(elementTypeName(type));
+  const CubeFormat *format = arch.cubeFormat(*dtype, *dtype, DType::F32);
+  double weightElements = double((2 + n) * n * n * D * 2 + (1024 + hd) * D + heads * hd * 1024 +
+                                 2 * hd * D + 256 * D + (heads * 128 + heads) * 1024 +
+                                 heads * hd * 1024 + D * 8 * 1024 + experts * D +
+                                 3 * (k + 1) * inter * D);
+  double bytes = weightElements * type.getIntOrFloatBitWidth() / 8 +
+                 double((window + topk) * hd + entries * 128) * 4;
+  double peak = 2.0 * 16 * 16 * format->k0 / format->cyclesPerFractal * arch.cubeCores *
+                arch.clockGhz * 1e9;
+  double rooflineUs = std::max(2 * weightElements / peak, bytes / (arch.hbmGBPerSecond * 1e9)) * 1e6;
+  double overheadUs = launches * arch.launchOverheadUs;
+  std::sort(byTime.rbegin(), byTime.rend());
+  std::printf("V4-Flash CSA layer decode step on %s (%s weights), every kernel: %.1f us "
+              "simulated (%.0f launches; GEMMs %.1f us, vector kernels %.1f us), roofline %.1f "
+              "us: %.1f%%; without launch overhead %.1f us: %.1f%%\n",
+              arch.name.c_str(), elementTypeName(type).c_str(), totalUs, launches, gemmUs,
+              totalUs - gemmUs, rooflineUs, 100 * rooflineUs / totalUs, totalUs - overheadUs,
+              100 * rooflineUs / (totalUs - overheadUs));
+  std::printf("  longest:");
+  for (size_t i = 0; i < 5 && i < byTime.size(); ++i)
+    std::printf("%s %s %.1f us", i ? ";" : "", byTime[i].second.c_str(), byTime[i].first);
+  std::printf("\n");
+  rows.push_back({arch.name + " v4-flash-layer-all", elementTypeName(type), 1, 0, 0, {}, totalUs,
+                  0, rooflineUs});
   return true;
 }
 
@@ -195,6 +364,13 @@ int main(int argc, char **argv) {
                       1, 0, 0, {}, us, 0, roofUs});
     }
   }
+  if (onlyShape.empty())
+    for (const Config &config : {configs[0], configs[2]}) {
+      Arch arch;
+      std::string error;
+      if (!builtinArch(config.arch, arch, error) || !estimateLayer(context, arch, config.type, rows))
+        return 1;
+    }
   if (!tracePath.empty()) {
     std::string error;
     if (!trace.write(tracePath, error)) {

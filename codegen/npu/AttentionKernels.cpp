@@ -25,7 +25,8 @@
 //              (rows total - count on): each row from the entries or the cache, into the
 //              result, and the appended ones into the cache too (a 0/1-trip loop).
 //   index_topk  the lightning indexer per token: for each visible entry, Σ_j w_j · scale ·
-//              ReLU(q_j · key) (the heads' dots gathered into lanes), then top-k rounds of a
+//              ReLU(q_j · key) (all heads' products in one strided op per 64-lane chunk, their
+//              sums gathered into lanes, a lane per head), then top-k rounds of a
 //              two-level argmax (the first max wins: lower index on ties), each pick then set
 //              to -inf; rounds past the visible entries give -1.
 #include "codegen/npu/VectorKernel.h"
@@ -188,21 +189,24 @@ func::FuncOp buildRingUpdateKernel(ModuleOp module, StringRef name, int64_t head
 
 bool indexTopkFitsVectorKernel(int64_t heads, int64_t dim, int64_t capacity) {
   int64_t lanes = (capacity + kLanes - 1) / kLanes * kLanes;
-  return heads <= kLanes && dim % kLanes == 0 && dim / kLanes <= kLanes &&
-         lanes / kLanes <= kLanes && (heads + 2) * dim * 4 + 3 * lanes * 4 <= kUbRowBudget;
+  return heads <= kLanes && dim % kLanes == 0 && heads * (dim / kLanes) <= 255 &&
+         lanes / kLanes <= kLanes && (2 * heads + 1) * dim * 4 + 3 * lanes * 4 <= kUbRowBudget;
 }
 
 func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads, int64_t dim,
                                   int64_t capacity, int64_t topk, int64_t ratio, double scale,
                                   int64_t blockDim) {
   int64_t rowBytes = dim * 4, lanes = (capacity + kLanes - 1) / kLanes * kLanes,
-          repeats = lanes / kLanes;
-  // Gather tables: lane j reads head j's dot (32-byte cells); lane r a repeat's max (pairs).
-  SmallVector<int32_t> tables(2 * kLanes, 0);
+          repeats = lanes / kLanes, chunks = dim / kLanes;
+  // Gather tables: per chunk j, lane h reads head h's partial sum of chunk j; then lane r reads
+  // a repeat's max (argmax pairs).
+  SmallVector<int32_t> tables((chunks + 1) * kLanes, 0);
   for (int64_t l = 0; l < kLanes; ++l) {
-    tables[l] = int32_t(l * 32);
-    tables[kLanes + l] = int32_t(l * 8);
+    for (int64_t j = 0; j < chunks; ++j)
+      tables[j * kLanes + l] = int32_t((l * chunks + j) * 4);
+    tables[chunks * kLanes + l] = int32_t(l * 8);
   }
+  int64_t tableBytes = int64_t(tables.size()) * 4;
   Builder attrs(module.getContext());
   VectorKernel k(module, name,
                  {{"q", 0, heads * rowBytes},
@@ -210,16 +214,16 @@ func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads
                   {"keys", 0, rowBytes, false, {}, kEntries},
                   {"positions", 0, 8},
                   {"out", 0, topk * 4, true},
-                  {"tables", 2 * kLanes * 4, 0, false, attrs.getDenseI32ArrayAttr(tables)}},
+                  {"tables", tableBytes, 0, false, attrs.getDenseI32ArrayAttr(tables)}},
                  blockDim, /*scalars=*/3);
   Value q = k.param(0), weights = k.param(1), keys = k.param(2), positions = k.param(3),
         out = k.param(4);
   Value zero = k.c(0), four = k.c(4);
-  Value table = k.ub(2 * kLanes * 4), qs = k.ub(heads * rowBytes), key = k.ub(rowBytes),
-        product = k.ub(rowBytes), partial = k.ub(256), cells = k.ub(heads * 32),
-        dots = k.ub(256), headWeights = k.ub(256), score = k.ub(32), scores = k.ub(lanes * 4),
+  Value table = k.ub(tableBytes), qs = k.ub(heads * rowBytes), key = k.ub(rowBytes),
+        products = k.ub(heads * rowBytes), partial = k.ub(heads * chunks * 4), dots = k.ub(256),
+        part = k.ub(256), headWeights = k.ub(256), score = k.ub(32), scores = k.ub(lanes * 4),
         maxima = k.ub(repeats * 8), best = k.ub(256), top = k.ub(32);
-  k.load(table, k.param(5), 2 * kLanes * 4);
+  k.load(table, k.param(5), tableBytes);
   auto scoreOf = [&](Value i) { return k.add(scores, k.mul(i, four)); };
   auto clear = [&](Value count) {
     k.loop(zero, count, 1, [&](Value i) { k.writeScalar(k.c(kMinusInfinity), scoreOf(i)); });
@@ -236,15 +240,18 @@ func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads
   k.mask(0);
   k.loop(zero, visible, 1, [&](Value i) {
     k.load(key, k.add(keys, k.mul(i, k.c(rowBytes))), rowBytes);
-    for (int64_t j = 0; j < heads; ++j) {
-      k.binary("mul", product, k.add(qs, k.c(j * rowBytes)), key, dim);
-      k.sum(partial, product, dim);
-      k.mask(dim / kLanes);
-      k.sum(k.add(cells, k.c(j * 32)), partial, kLanes);
-      k.mask(0);
-    }
+    // Every head's products with the key at once: per chunk, one repeat per head (the key's
+    // chunk re-read: repeat stride 0); then one sum per (head, chunk), gathered per head.
+    for (int64_t j = 0; j < chunks; ++j)
+      k.binaryRepeats("mul", k.add(products, k.c(j * 256)), k.add(qs, k.c(j * 256)),
+                      k.add(key, k.c(j * 256)), heads, {chunks * 8, chunks * 8, 0});
+    k.sum(partial, products, heads * dim);
     k.mask(heads); // Σ_j (w_j · scale) · ReLU(dot_j), in head order
-    k.gather(dots, cells, table, heads);
+    for (int64_t j = 0; j < chunks; ++j) {
+      k.gather(j == 0 ? dots : part, partial, k.add(table, k.c(j * kLanes * 4)), heads);
+      if (j > 0)
+        k.binary("add", dots, dots, part, heads);
+    }
     k.scalar("max", dots, dots, heads, 0.0f);
     k.binary("mul", dots, dots, headWeights, heads);
     k.sum(score, dots, heads);
@@ -254,7 +261,7 @@ func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads
   k.loop(zero, k.c(topk), 1, [&](Value round) {
     k.reduce("argmax", maxima, scores, lanes);
     k.mask(repeats);
-    k.gather(best, maxima, k.add(table, k.c(kLanes * 4)), repeats);
+    k.gather(best, maxima, k.add(table, k.c(chunks * kLanes * 4)), repeats);
     k.reduce("argmax", top, best, kLanes);
     k.mask(0);
     Value repeat = k.readScalar(k.add(top, four));

@@ -120,6 +120,13 @@ public:
     b.create<VBinaryOp>(loc, dst, lhs, rhs, repeats(lanes), b.getStringAttr(kind), f32,
                         strides(3, 1), strides(3, 8));
   }
+  /// `repeats` repeats of a binary op with explicit repeat strides (32-byte blocks), e.g. one
+  /// operand re-read by every repeat (stride 0).
+  void binaryRepeats(llvm::StringRef kind, mlir::Value dst, mlir::Value lhs, mlir::Value rhs,
+                     int64_t repeats, llvm::ArrayRef<int64_t> repeatStrides) {
+    b.create<VBinaryOp>(loc, dst, lhs, rhs, c(repeats), b.getStringAttr(kind), f32,
+                        strides(3, 1), b.getDenseI64ArrayAttr(repeatStrides));
+  }
   void scalar(llvm::StringRef kind, mlir::Value dst, mlir::Value src, int64_t lanes, float value,
               mlir::Value dynamic = {}) {
     b.create<VScalarOp>(loc, dst, src, dynamic, b.getF32FloatAttr(value), repeats(lanes),

@@ -209,8 +209,11 @@ private:
   }
 
   /// Checks one access of `bytes` at `address` in `space`; returns its host pointer (or null in
-  /// timing-only runs) after the race detector has seen it.
-  uint8_t *access(Space space, int64_t address, uint64_t bytes, bool write, bool aligned = true);
+  /// timing-only runs, except for the scalar unit's: the control flow of a timing-only run
+  /// follows the tables it reads, where the GM buffer is bound) after the race detector has
+  /// seen it.
+  uint8_t *access(Space space, int64_t address, uint64_t bytes, bool write, bool aligned = true,
+                  bool scalarUnit = false);
   template <typename Shadow>
   bool raceCheck(Shadow &shadow, uint64_t first, uint64_t last, bool write, Space space);
 
@@ -322,7 +325,8 @@ bool BlockRun::raceCheck(Shadow &shadow, uint64_t first, uint64_t last, bool wri
   return true;
 }
 
-uint8_t *BlockRun::access(Space space, int64_t address, uint64_t bytes, bool write, bool aligned) {
+uint8_t *BlockRun::access(Space space, int64_t address, uint64_t bytes, bool write, bool aligned,
+                          bool scalarUnit) {
   if (bytes == 0)
     return nullptr;
   auto range = [&] {
@@ -370,7 +374,7 @@ uint8_t *BlockRun::access(Space space, int64_t address, uint64_t bytes, bool wri
         !raceCheck(gmShadow_[param], offset / kGranule, (offset + bytes - 1) / kGranule, write,
                    space))
       return nullptr;
-    return options_.functional && binding.data ? binding.data + offset : nullptr;
+    return (options_.functional || scalarUnit) && binding.data ? binding.data + offset : nullptr;
   }
   uint64_t capacity = local_[int(space)].size();
   if (address < 0 || uint64_t(address) + bytes > capacity) {
@@ -387,7 +391,7 @@ uint8_t *BlockRun::access(Space space, int64_t address, uint64_t bytes, bool wri
       !raceCheck(shadow_[int(space)], uint64_t(address) / kGranule,
                  (uint64_t(address) + bytes - 1) / kGranule, write, space))
     return nullptr;
-  return options_.functional ? local_[int(space)].data() + address : nullptr;
+  return options_.functional || scalarUnit ? local_[int(space)].data() + address : nullptr;
 }
 
 //===----------------------------------------------------------------------===//
@@ -902,7 +906,7 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
         fail("LDS address " + std::to_string(value(0)) + " is not 4-byte aligned");
         break;
       }
-      const uint8_t *at = access(gm ? Space::GM : Space::UB, value(0), 4, false, false);
+      const uint8_t *at = access(gm ? Space::GM : Space::UB, value(0), 4, false, false, true);
       if (!problem_.empty())
         break;
       if (gm) { // the scalar unit waits: a GM round trip per line missed [A: 64-byte lines]
@@ -923,7 +927,7 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
         fail("STS address " + std::to_string(value(1)) + " is not 4-byte aligned");
         break;
       }
-      uint8_t *at = access(gm ? Space::GM : Space::UB, value(1), 4, true, false);
+      uint8_t *at = access(gm ? Space::GM : Space::UB, value(1), 4, true, false, true);
       if (gm) {
         stats.hbmBytes += hbmBytes_;
         hbmBytes_ = l2HitBytes_ = 0;

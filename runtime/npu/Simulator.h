@@ -47,7 +47,9 @@ private:
 };
 
 struct SimOptions {
-  bool functional = true;  // false: timing only (no data moved or computed; GM may be unbound)
+  // false: timing only: no data moved or computed (GM may be unbound), except what the scalar
+  // unit reads and writes in bound buffers (tables that steer the control flow)
+  bool functional = true;
   bool checkRaces = true;
   Trace *trace = nullptr;
   double startUs = 0;      // where this launch begins on the trace's time axis
