@@ -56,7 +56,7 @@ rm -rf "$OUT/tiny-quantized"
 "$bin/v4c" quantize "$OUT/tiny-bf16" -o "$OUT/tiny-quantized" > "$OUT/quantize.txt" 2>/dev/null
 head -3 "$OUT/quantize.txt"
 
-echo; echo "== 7. the NPU target: host code + kernels on a simulated Ascend 910B-like NPU (dequant: GEMMs on the cube, RMS norms on the vector cores)"
+echo; echo "== 7. the NPU target: host code + kernels on a simulated Ascend 910B-like NPU (dequant: every op; GEMMs on the cube, the rest on the vector cores)"
 "$bin/v4c" compile "$OUT/tiny" --target npu --npu-arch 910b --precision-mode dequant -o "$OUT/tiny-npu.v4a" 2>&1 | grep 'NPU 910b'
 "$bin/v4c-run" "$OUT/tiny-npu.v4a" --tokens "$(seq -s, 1 40)" --decode-from 32 --dump-logits "$OUT/npu.npy" --npu-trace "$OUT/npu-trace.json" 2>/dev/null
 "$bin/v4c-run" "$OUT/tiny" --precision-mode dequant --tokens "$(seq -s, 1 40)" --dump-logits "$OUT/ref40.npy" 2>/dev/null >/dev/null
@@ -71,4 +71,4 @@ for model in flash pro; do
   "$bin/v4c" import "$OUT/v4-$model" -o "$OUT/v4-$model.mlir"
 done
 
-echo; echo "== not yet: NPU kernels for attention, mHC, MoE, RoPE, SwiGLU, compressor, indexer (they run in the host code today) and MPI expert parallelism"
+echo; echo "== not yet: NPU kernels for the FP8/FP4 faithful mode (host code today), cube-based attention and indexer scoring, MPI expert parallelism"
