@@ -169,9 +169,9 @@ bool estimateLayer(mlir::MLIRContext &context, const Arch &arch, mlir::Type type
   mlir::Type out = type.isF32() ? type : b.getBF16Type();
   const int64_t D = 4096, heads = 64, hd = 512, window = 128, topk = 512, tokens = 4096;
   const int64_t entries = tokens / 4, experts = 256, k = 6, inter = 2048, n = 4;
-  auto gemm = [&](int64_t N, int64_t K, int64_t batches = 1, int64_t groups = 0) {
+  auto gemm = [&](int64_t N, int64_t K, int64_t batches = 1, int64_t moeExperts = 0) {
     return [=](mlir::ModuleOp m) {
-      GemmShape shape{16, N, K, type, out, true, groups, batches};
+      GemmShape shape{16, N, K, type, out, true, moeExperts, batches};
       buildGemmKernel(m, "gemm", shape, chooseGemmTiling(arch, shape));
     };
   };
@@ -192,7 +192,7 @@ bool estimateLayer(mlir::MLIRContext &context, const Arch &arch, mlir::Type type
       {"rms_norm q, kv", 2, [&](mlir::ModuleOp m) { buildRmsNormKernel(m, "k", 1024, true, eps, vec); }, {}, {1, 1}},
       {"wq_b (GEMM)", 1, gemm(heads * hd, 1024), {}, {1}},
       {"rms_norm q heads", 1, [&](mlir::ModuleOp m) { buildRmsNormKernel(m, "k", hd, false, eps, vec); }, {}, {heads, 1}},
-      {"rope q, k, o (inverse)", 3, [&](mlir::ModuleOp m) {
+      {"rope q, k, o (inverse: the same work)", 3, [&](mlir::ModuleOp m) {
          buildRopeKernel(m, "k", heads, hd, std::vector<float>(32, 0.01f), false, vec); }, {{1, &position}}, {heads, 1}},
       {"compressor wkv+wgate (GEMM)", 2, gemm(2 * hd, D), {}, {1}},
       {"compressor pool", 1, [&](mlir::ModuleOp m) { buildCompressorPoolKernel(m, "k", 4, 2 * hd, true); }, {{3, &position}}, {1, 1, 1}},
@@ -201,7 +201,9 @@ bool estimateLayer(mlir::MLIRContext &context, const Arch &arch, mlir::Type type
       {"indexer compressor pool", 1, [&](mlir::ModuleOp m) { buildCompressorPoolKernel(m, "k", 4, 256, true); }, {{3, &position}}, {1, 1, 1}},
       {"indexer kv_append", 1, [&](mlir::ModuleOp m) { buildKvAppendKernel(m, "k", 128, entries, vec); }, {}, {1, 1, entries}},
       {"indexer wq_b, weights (GEMM)", 1, gemm(heads * 128 + heads, 1024), {}, {1}},
-      {"indexer rope, hadamard", 2, [&](mlir::ModuleOp m) { buildHadamardKernel(m, "k", 128, vec); }, {}, {heads, 1}},
+      {"indexer rope", 1, [&](mlir::ModuleOp m) {
+         buildRopeKernel(m, "k", heads, 128, std::vector<float>(32, 0.01f), false, vec); }, {{1, &position}}, {heads, 1}},
+      {"indexer hadamard", 1, [&](mlir::ModuleOp m) { buildHadamardKernel(m, "k", 128, vec); }, {}, {heads, 1}},
       {"index_topk", 1, [&](mlir::ModuleOp m) { buildIndexTopkKernel(m, "k", heads, 128, entries, topk, 4, scale, vec); }, {{3, &position}}, {1, 1, entries}},
       {"attention (window + 512 picks)", 1, [&](mlir::ModuleOp m) { buildAttentionKernel(m, "k", attention, vec); }, {{2, &position}, {6, &indices}}, {1, 1, entries}},
       {"kv ring update", 1, [&](mlir::ModuleOp m) { buildRingUpdateKernel(m, "k", hd, window, vec); }, {{1, &position}}, {1, 1}},

@@ -222,28 +222,37 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
   writer.setState(state);
   auto weights = writer.addTensorSegment("weights");
   for (const PlannedTensor &t : tensors) {
-    if (t.dequantize) { // decoded one source tensor at a time, nothing kept
-      writer.addTensor(weights, {t.name, storedDType(t.type), storedShape(t.type), t.sources},
-                       [&checkpoint, t](uint8_t *dst, uint64_t size, std::string &error) {
-                         uint64_t part = size / t.sources.size();
-                         for (const std::string &source : t.sources) {
-                           reference::WeightStore store(checkpoint, 128, 128); // frees each
+    if (t.dequantize) { // decoded one source tensor at a time, each its own tensor
+      // Stacked experts lie back to back as the stacked layout wants when each is a multiple
+      // of the alignment (f32 [N, K] with N·K a multiple of 16); no buffer holds a stack.
+      std::vector<int64_t> shape = storedShape(t.type);
+      uint64_t partBytes = uint64_t(t.type.getNumElements()) * 4 / t.sources.size();
+      if (t.sources.size() > 1 && partBytes % kTensorAlignment != 0)
+        return llvm::createStringError("'%s': its experts (%llu bytes of f32 each) are not "
+                                       "multiples of the %llu-byte tensor alignment",
+                                       t.name.c_str(), (unsigned long long)partBytes,
+                                       (unsigned long long)kTensorAlignment);
+      std::vector<int64_t> partShape(shape.begin() + (t.sources.size() > 1 ? 1 : 0), shape.end());
+      for (const std::string &source : t.sources)
+        writer.addTensor(weights,
+                         {t.sources.size() > 1 ? source + ".f32" : t.name, storedDType(t.type),
+                          partShape, {source}},
+                         [&checkpoint, source](uint8_t *dst, uint64_t size, std::string &error) {
+                           reference::WeightStore store(checkpoint, 128, 128);
                            auto decoded = store.get(source);
                            if (!decoded) {
                              error = llvm::toString(decoded.takeError());
                              return false;
                            }
-                           if (decoded->data.size() * sizeof(float) != part) {
+                           if (decoded->data.size() * sizeof(float) != size) {
                              error = "'" + source + "' decodes to " +
                                      std::to_string(decoded->data.size()) +
-                                     " values, not the planned " + std::to_string(part / 4);
+                                     " values, not the planned " + std::to_string(size / 4);
                              return false;
                            }
-                           std::memcpy(dst, decoded->data.data(), part);
-                           dst += part;
-                         }
-                         return true;
-                       });
+                           std::memcpy(dst, decoded->data.data(), size);
+                           return true;
+                         });
       continue;
     }
     std::vector<const TensorInfo *> parts;
@@ -297,7 +306,7 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
   for (const PlannedTensor &t : tensors) {
     const artifact::TensorView *view = written->tensor(t.name);
     if (!view) // written expert by expert: the first one starts the stack
-      view = written->tensor(t.sources.front());
+      view = written->tensor(t.sources.front() + (t.dequantize ? ".f32" : ""));
     if (!view || int64_t(view->offset) != t.offset) {
       llvm::sys::fs::remove(output);
       return llvm::createStringError("internal error: tensor '%s' is not at its planned offset",

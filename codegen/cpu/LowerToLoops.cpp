@@ -802,10 +802,14 @@ private:
     for (Value input : inputs)
       addresses.push_back(pointerOf(e, input, op));
     addresses.push_back(address(e, out));
-    // The third scalar: the indexer's compressed entries.
+    // Rows: the row source's dims but its last (a token list's length); tokens: its first dim;
+    // entries: the indexer's compressed entries.
+    auto sourceType = cast<RankedTensorType>(embedding ? embedding.getTokens().getType()
+                                                       : inputs.front().getType());
+    Value rows = sourceType.getRank() == 1 ? e.dim(x, 0) : leadingRows(e, x, sourceType);
     auto indexer = dyn_cast<graph::IndexTopkOp>(op);
     Value entries = indexer ? e.dim(e.buffer(indexer.getKeys()), 0) : e.index(0);
-    launchNpuKernel(e, kernel, addresses, {leadingRows(e, x, type), e.dim(x, 0), entries});
+    launchNpuKernel(e, kernel, addresses, {rows, e.dim(x, 0), entries});
     return {e.tensor(out)};
   }
 

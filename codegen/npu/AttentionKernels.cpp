@@ -37,8 +37,6 @@ namespace v4c::npu {
 
 namespace {
 
-constexpr uint32_t kMinusInfinity = 0xFF800000u;
-
 int64_t logitCapacity(const AttentionShape &a) {
   return (a.window + a.entries + kLanes - 1) / kLanes * kLanes;
 }
@@ -82,7 +80,7 @@ func::FuncOp buildAttentionKernel(ModuleOp module, StringRef name, const Attenti
   Value dots[2] = {k.ub(32), k.ub(32)};
   k.loop(zero, k.c(hd), 1, [&](Value i) { k.writeScalar(zero, k.add(zeros, k.mul(i, four))); });
   k.loop(zero, k.c(capacity), 1, [&](Value i) {
-    k.writeScalar(k.c(kMinusInfinity), k.add(logits, k.mul(i, four)));
+    k.writeScalar(k.c(kMinusInfinityBits), k.add(logits, k.mul(i, four)));
   });
   Value start = k.readScalar(positions, "gm");
 
@@ -131,7 +129,7 @@ func::FuncOp buildAttentionKernel(ModuleOp module, StringRef name, const Attenti
     k.sum(dot, partial, kLanes);
     k.mask(0);
     Value bits = k.readScalar(dot);
-    k.writeScalar(valid ? k.select(valid, bits, k.c(kMinusInfinity)) : bits, logitOf(slot));
+    k.writeScalar(valid ? k.select(valid, bits, k.c(kMinusInfinityBits)) : bits, logitOf(slot));
   });
   // Softmax with the sink, over the whole buffer (empty slots: exp(-inf) = 0).
   k.scalar("mul", logits, logits, capacity, float(a.scale));
@@ -166,7 +164,7 @@ func::FuncOp buildAttentionKernel(ModuleOp module, StringRef name, const Attenti
   });
   k.store(k.add(out, k.mul(unit, k.c(rowBytes))), sum, rowBytes);
   k.loop(zero, k.c(capacity), 1,
-         [&](Value i) { k.writeScalar(k.c(kMinusInfinity), logitOf(i)); });
+         [&](Value i) { k.writeScalar(k.c(kMinusInfinityBits), logitOf(i)); });
   return k.finish();
 }
 
@@ -209,11 +207,11 @@ func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads
   int64_t tableBytes = int64_t(tables.size()) * 4;
   Builder attrs(module.getContext());
   VectorKernel k(module, name,
-                 {{"q", 0, heads * rowBytes},
-                  {"weights", 0, heads * 4},
+                 {{"q", 0, heads * rowBytes, false, {}, kTokens},
+                  {"weights", 0, heads * 4, false, {}, kTokens},
                   {"keys", 0, rowBytes, false, {}, kEntries},
-                  {"positions", 0, 8},
-                  {"out", 0, topk * 4, true},
+                  {"positions", 0, 8, false, {}, kTokens},
+                  {"out", 0, topk * 4, true, {}, kTokens},
                   {"tables", tableBytes, 0, false, attrs.getDenseI32ArrayAttr(tables)}},
                  blockDim, /*scalars=*/3);
   Value q = k.param(0), weights = k.param(1), keys = k.param(2), positions = k.param(3),
@@ -226,7 +224,7 @@ func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads
   k.load(table, k.param(5), tableBytes);
   auto scoreOf = [&](Value i) { return k.add(scores, k.mul(i, four)); };
   auto clear = [&](Value count) {
-    k.loop(zero, count, 1, [&](Value i) { k.writeScalar(k.c(kMinusInfinity), scoreOf(i)); });
+    k.loop(zero, count, 1, [&](Value i) { k.writeScalar(k.c(kMinusInfinityBits), scoreOf(i)); });
   };
   clear(k.c(lanes));
 
@@ -259,17 +257,10 @@ func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads
     k.writeScalar(k.readScalar(score), scoreOf(i));
   });
   k.loop(zero, k.c(topk), 1, [&](Value round) {
-    k.reduce("argmax", maxima, scores, lanes);
-    k.mask(repeats);
-    k.gather(best, maxima, k.add(table, k.c(chunks * kLanes * 4)), repeats);
-    k.reduce("argmax", top, best, kLanes);
-    k.mask(0);
-    Value repeat = k.readScalar(k.add(top, four));
-    Value index = k.add(k.mul(repeat, k.c(kLanes)),
-                        k.readScalar(k.add(maxima, k.add(k.mul(repeat, k.c(8)), four))));
+    Value index = k.argmax(scores, lanes, maxima, best, top, k.add(table, k.c(chunks * kLanes * 4)));
     Value slot = k.add(out, k.mul(k.add(k.mul(token, k.c(topk)), round), four));
     k.writeScalar(k.select(k.lessThan(round, visible), index, k.c(0xFFFFFFFFll)), slot, "gm");
-    k.writeScalar(k.c(kMinusInfinity), scoreOf(index));
+    k.writeScalar(k.c(kMinusInfinityBits), scoreOf(index));
   });
   clear(visible);
   return k.finish();
@@ -304,7 +295,7 @@ func::FuncOp buildCompressorPoolKernel(ModuleOp module, StringRef name, int64_t 
         product = k.ub(entryBytes), zeros = k.ub(entryBytes), minusInf = k.ub(entryBytes);
   k.loop(zero, k.c(headDim), 1, [&](Value i) {
     k.writeScalar(zero, k.add(zeros, k.mul(i, k.c(4))));
-    k.writeScalar(k.c(kMinusInfinity), k.add(minusInf, k.mul(i, k.c(4))));
+    k.writeScalar(k.c(kMinusInfinityBits), k.add(minusInf, k.mul(i, k.c(4))));
   });
   k.load(pending, pendingState, 2 * half);
   auto kvRow = [&](Value r) { return k.add(pending, k.mul(r, k.c(rowBytes))); };

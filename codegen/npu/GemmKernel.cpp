@@ -58,7 +58,7 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   int64_t inBits = shape.inputType.getIntOrFloatBitWidth();
   int64_t inBytes = inBits / 8, outBytes = shape.outputType.getIntOrFloatBitWidth() / 8;
   int64_t k0 = 256 / inBits;
-  bool grouped = shape.groups > 0;
+  bool grouped = shape.experts > 0; // by the route table
   SmallVector<Type> args(grouped ? 6 : shape.dynamicM ? 4 : 3, index);
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
   // GM sizes: x and y grow with M (per row), w does not. Rows hold the batches side by side.
@@ -73,7 +73,7 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
         {b.getNamedAttr("params", b.getStrArrayAttr({"x", "w", "route", "y"})),
          b.getNamedAttr("outputs", b.getDenseBoolArrayAttr({false, false, false, true})),
          b.getNamedAttr("param_bytes", b.getDenseI64ArrayAttr(
-                                           {0, shape.groups * wBytes, MoeRoute::kHeaderBytes, 0})),
+                                           {0, shape.experts * wBytes, MoeRoute::kHeaderBytes, 0})),
          b.getNamedAttr("param_bytes_per_unit",
                         b.getDenseI64ArrayAttr({xRow, 0, MoeRoute::kBytesPerRow, yRow})),
          b.getNamedAttr("scalars", b.getStrArrayAttr({"rows", "tokens"}))});

@@ -30,8 +30,8 @@ SmallVector<int32_t> gatherTable(int64_t lanes, const std::function<int64_t(int6
 } // namespace
 
 bool hcFitsVectorKernel(int64_t streams, int64_t width) {
-  return streams >= 1 && (2 + streams) * streams <= kLanes &&
-         rowsFit(width, streams + 3, kUbRowBudget);
+  return streams >= 1 && (2 + streams) * streams <= kLanes && width / kLanes <= kLanes &&
+         rowsFit(width, streams + 3, kUbRowBudget); // one repeat reduces the partial sums
 }
 
 func::FuncOp buildHcMixKernel(ModuleOp module, StringRef name, int64_t n, int64_t width,
@@ -72,12 +72,7 @@ func::FuncOp buildHcMixKernel(ModuleOp module, StringRef name, int64_t n, int64_
   k.load(base, k.param(2), mixCount * 4);
   k.load(scales, k.param(3), (head ? 1 : 3) * 4);
   auto table = [&](int64_t i) { return k.add(tableBase, k.c(i * 256)); };
-  auto masked = [&](int64_t lanes, const std::function<void()> &ops) {
-    k.mask(lanes);
-    ops();
-    k.mask(0);
-  };
-  masked(mixCount, [&] { k.gather(alpha, scales, table(0), mixCount); });
+  k.masked(mixCount, [&] { k.gather(alpha, scales, table(0), mixCount); });
 
   Value xs = k.ub(n * rowBytes), squares = k.ub(rowBytes), product = k.ub(rowBytes),
         sum = k.ub(rowBytes), partial = k.ub(256), cell = k.ub(32), mix = k.ub(256),
@@ -103,7 +98,7 @@ func::FuncOp buildHcMixKernel(ModuleOp module, StringRef name, int64_t n, int64_
   Value factor = k.readScalar(cell);
   // a = α · (r · m) + b, lane by lane.
   k.load(mix, k.add(mixes, k.mul(token, k.c(mixCount * 4))), mixCount * 4);
-  masked(mixCount, [&] {
+  k.masked(mixCount, [&] {
     k.scalar("mul", mix, mix, mixCount, 0.0f, factor);
     k.binary("mul", mix, mix, alpha, mixCount);
     k.binary("add", mix, mix, base, mixCount);
@@ -114,13 +109,13 @@ func::FuncOp buildHcMixKernel(ModuleOp module, StringRef name, int64_t n, int64_
     k.scalar("add", v, v, lanes, 1.0f);
     k.unary("recip", v, v, lanes);
   };
-  masked(n, [&] {
+  k.masked(n, [&] {
     k.gather(pre, mix, table(1), n);
     sigmoid(pre, n);
     k.scalar("add", pre, pre, n, float(hcEps));
   });
   if (!head) {
-    masked(n, [&] {
+    k.masked(n, [&] {
       k.gather(post, mix, table(2), n);
       sigmoid(post, n);
       k.scalar("mul", post, post, n, 2.0f);
@@ -138,7 +133,7 @@ func::FuncOp buildHcMixKernel(ModuleOp module, StringRef name, int64_t n, int64_
       k.scalar("add", line, line, nn, float(hcEps));
       k.binary("div", comb, comb, line, nn);
     };
-    masked(nn, [&] {
+    k.masked(nn, [&] {
       k.gather(comb, mix, table(3), nn);
       broadcast("max", false);
       k.binary("sub", comb, comb, line, nn);

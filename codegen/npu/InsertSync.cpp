@@ -247,7 +247,7 @@ private:
         if (&op == loop)
           continue;
         SmallVector<Access> accesses;
-        (void)collect(&op, accesses); // the body's addresses were traced already
+        (void)collect(&op, accesses); // an untraceable address fails syncBlock of this body
         for (const Access &a : accesses)
           if (llvm::is_contained(buffers, a.buffer))
             return loop;

@@ -39,9 +39,9 @@ func::FuncOp buildMoeRouteKernel(ModuleOp module, StringRef name, int64_t expert
         row = k.ub(rowBytes);
   Value zero = k.c(0), one = k.c(1), four = k.c(4);
   auto at = [&](Value base, Value i) { return k.add(base, k.mul(i, four)); };
-  Value items = k.add(route, k.c(MoeRoute::kHeaderBytes));
-  Value slots = k.add(items, k.mul(rows, k.c(MoeRoute::kItemBytes)));
-  Value routing = k.add(slots, k.mul(rows, four));
+  Value items = k.routeSection(route, rows, 0);
+  Value slots = k.routeSection(route, rows, MoeRoute::kSlotsPerRow);
+  Value routing = k.routeSection(route, rows, MoeRoute::kWeightsPerRow);
 
   // Rows per expert.
   k.loop(zero, k.c(experts), 1, [&](Value e) { k.writeScalar(zero, at(counts, e)); });
@@ -90,8 +90,7 @@ func::FuncOp buildMoeCombineKernel(ModuleOp module, StringRef name, int64_t topk
                   {"y", 0, rowBytes, true, {}, kTokens}},
                  blockDim);
   Value yperm = k.param(0), route = k.param(1), y = k.param(2), rows = k.launchScalar(kRows);
-  Value slots = k.add(k.add(route, k.c(MoeRoute::kHeaderBytes)),
-                      k.mul(rows, k.c(MoeRoute::kItemBytes)));
+  Value slots = k.routeSection(route, rows, MoeRoute::kSlotsPerRow);
   Value sum = k.ub(rowBytes), parts[2] = {k.ub(rowBytes), k.ub(rowBytes)};
   Value token = k.forEachRow(k.launchScalar(kTokens));
   for (int64_t slot = 0; slot < topk; ++slot) {
@@ -148,16 +147,11 @@ func::FuncOp buildMoeGateKernel(ModuleOp module, StringRef name, int64_t experts
     k.load(biasBuffer, bias, experts * 4);
   // Lanes past the experts rank last.
   k.loop(k.c(experts), k.c(lanes), 1, [&](Value i) {
-    k.writeScalar(k.c(0xFF800000u), k.add(ranked, k.mul(i, four)));
+    k.writeScalar(k.c(kMinusInfinityBits), k.add(ranked, k.mul(i, four)));
   });
-  auto masked = [&](int64_t count, const std::function<void()> &ops) {
-    k.mask(count < kLanes ? count : 0);
-    ops();
-    k.mask(0);
-  };
   Value token = k.forEachRow(k.launchScalar(kTokens));
   k.load(scores, k.add(logits, k.mul(token, k.c(experts * 4))), experts * 4);
-  masked(experts, [&] { // s = sqrt(log1p(exp(min(x, 20))) + max(x, 20) - 20)
+  k.masked(experts, [&] { // s = sqrt(log1p(exp(min(x, 20))) + max(x, 20) - 20)
     k.scalar("min", clamped, scores, experts, 20.0f);
     k.unary("exp", clamped, clamped, experts);
     k.unary("log1p", clamped, clamped, experts);
@@ -177,22 +171,15 @@ func::FuncOp buildMoeGateKernel(ModuleOp module, StringRef name, int64_t experts
       expert = k.readScalar(
           k.add(tid2eid, k.mul(k.add(k.mul(id, k.c(topk)), round), k.c(hashIdBytes))), "gm");
     } else { // the best remaining, then out of the running
-      k.reduce("argmax", maxima, ranked, lanes);
-      masked(repeats, [&] {
-        k.gather(best, maxima, table, repeats);
-        k.reduce("argmax", top, best, kLanes);
-      });
-      Value repeat = k.readScalar(k.add(top, four));
-      expert = k.add(k.mul(repeat, k.c(kLanes)),
-                     k.readScalar(k.add(maxima, k.add(k.mul(repeat, k.c(8)), four))));
-      k.writeScalar(k.c(0xFF800000u), k.add(ranked, k.mul(expert, four)));
+      expert = k.argmax(ranked, lanes, maxima, best, top, table);
+      k.writeScalar(k.c(kMinusInfinityBits), k.add(ranked, k.mul(expert, four)));
     }
     Value slot = k.add(k.mul(token, k.c(topk)), round);
     k.writeScalar(expert, k.add(expertsOut, k.mul(slot, four)), "gm");
     k.writeScalar(k.readScalar(k.add(scores, k.mul(expert, four))),
                   k.add(chosen, k.mul(round, four)));
   });
-  masked(topk, [&] { // s / Σ s · route_scale, the sum in rank order
+  k.masked(topk, [&] { // s / Σ s · route_scale, the sum in rank order
     k.sum(total, chosen, topk);
     k.gather(best, total, k.add(table, k.c(kLanes * 4)), topk); // Σ s on every lane
     k.binary("div", chosen, chosen, best, topk);

@@ -35,9 +35,9 @@ struct GemmShape {
   /// M comes with each launch (the kernel's scalar argument "m"); `m` is then only the size
   /// the tiling is chosen for.
   bool dynamicM = false;
-  /// Grouped (MoE experts): w holds `groups` matrices [N, K]; the rows and each row block's
-  /// matrix come from a MoeRoute table (M per launch: the scalars rows, tokens).
-  int64_t groups = 0;
+  /// MoE experts: w holds `experts` matrices [N, K]; the rows and each row block's matrix
+  /// come from a MoeRoute table (M per launch: the scalars rows, tokens).
+  int64_t experts = 0;
   /// Batched (graph.grouped_linear): `batches` products side by side, x [M, batches·K] ·
   /// w [batches·N, K] → y [M, batches·N], batch b on x's and y's b-th column block.
   int64_t batches = 1;
@@ -210,9 +210,9 @@ struct OffloadPlan {
 };
 
 /// Moves what the NPU can run out of `module` (after the graph passes, before memory
-/// planning): graph.linear ops without activation quantization become npu.launch sites of cube
-/// GEMM kernels, their weights f32 parameters decoded at compile time (v4c.dequantize);
-/// graph.rms_norm, graph.rope and graph.swiglu ops whose rows fit them, of vector kernels.
+/// planning): matrix products without activation quantization become launches of cube GEMM
+/// kernels, their weights f32 parameters decoded at compile time (v4c.dequantize); the other
+/// op kinds launches of vector-core kernels where their sizes fit (npu.launch on the op).
 /// `maxSeqLen` bounds the compressed KV caches (attention's candidates).
 mlir::FailureOr<OffloadPlan> offloadToNpu(mlir::ModuleOp module, const Arch &arch,
                                           int64_t maxSeqLen);

@@ -4,6 +4,7 @@
 
 #include "ir/Npu/IR/NpuOps.h"
 #include "runtime/npu/Kernel_generated.h"
+#include "runtime/npu/Launch.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -320,7 +321,7 @@ bool serializeKernels(ModuleOp module, flatbuffers::FlatBufferBuilder &fbb, std:
   }
   auto json = module->getAttrOfType<StringAttr>("npu.arch_json");
   auto library = fb::CreateKernelLibrary(fbb, fbb.CreateString(json ? json.str() : std::string()),
-                                         fbb.CreateVector(kernels));
+                                         fbb.CreateVector(kernels), V4C_NPU_ABI);
   fb::FinishKernelLibraryBuffer(fbb, library);
   return true;
 }

@@ -1,5 +1,6 @@
-// Building blocks of the vector-core (AIV) kernels (VectorKernels.cpp, MoeKernels.cpp): a
-// builder for one kernel's signature, UB buffers, DMA, vector and scalar-unit ops.
+// Building blocks of the vector-core (AIV) kernels (VectorKernels.cpp, AttentionKernels.cpp,
+// HcKernels.cpp, MoeKernels.cpp): a builder for one kernel's signature, UB buffers, DMA, vector
+// and scalar-unit ops.
 #pragma once
 
 #include "codegen/npu/NpuTarget.h"
@@ -10,9 +11,12 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 
+#include <functional>
+
 namespace v4c::npu {
 
 inline constexpr int64_t kLanes = 64; // f32 lanes of a 256-byte repeat
+inline constexpr uint32_t kMinusInfinityBits = 0xFF800000u; // an f32 -inf, as the scalar unit writes it
 
 /// The scalar arguments of a vector kernel launch (Launch.h): rows (all dims but the last),
 /// tokens (the first dim), entries (attention: compressed KV entries).
@@ -142,6 +146,31 @@ public:
     b.create<VGatherOp>(loc, dst, src, offsets, repeats(lanes));
   }
   void mask(int64_t count) { b.create<SetMaskOp>(loc, c(count)); }
+  /// `ops` on the first `lanes` lanes of each repeat (all of them from 64 up).
+  void masked(int64_t lanes, const std::function<void()> &ops) {
+    mask(lanes < kLanes ? lanes : 0);
+    ops();
+    mask(0);
+  }
+  /// The index of the largest of `lanes` f32 values (the first on ties; -inf and NaN never
+  /// win over a number): a per-repeat argmax into `maxima` (8 bytes per repeat), the maxima
+  /// gathered into `best` by `maximaTable` (lane r reads offset 8r), argmax again into `top`.
+  mlir::Value argmax(mlir::Value values, int64_t lanes, mlir::Value maxima, mlir::Value best,
+                     mlir::Value top, mlir::Value maximaTable) {
+    int64_t repeats = (lanes + kLanes - 1) / kLanes;
+    reduce("argmax", maxima, values, lanes);
+    masked(repeats, [&] {
+      gather(best, maxima, maximaTable, repeats);
+      reduce("argmax", top, best, kLanes);
+    });
+    mlir::Value repeat = readScalar(add(top, c(4)));
+    return add(mul(repeat, c(kLanes)), readScalar(add(maxima, add(mul(repeat, c(8)), c(4)))));
+  }
+  /// A section of the MoE route table for `rows` routed rows (MoeRoute::k...PerRow; 0: items).
+  mlir::Value routeSection(mlir::Value route, mlir::Value rows, int64_t perRow) {
+    return add(route, add(c(MoeRoute::kHeaderBytes), mul(rows, c(perRow))));
+  }
+
   /// A scalar loop: `body(i)` for i in [lower, upper) step `step`, the builder after it.
   template <typename Body>
   void loop(mlir::Value lower, mlir::Value upper, int64_t step, Body body) {

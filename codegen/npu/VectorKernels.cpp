@@ -62,7 +62,7 @@ func::FuncOp buildRmsNormKernel(ModuleOp module, StringRef name, int64_t width, 
 bool ropeFitsVectorKernel(int64_t width, int64_t ropeDim) {
   // The rotated channels in whole repeats, starting 32-byte aligned; x and 7 rope-wide buffers.
   return ropeDim >= kLanes && ropeDim % kLanes == 0 && ropeDim <= width && width % 8 == 0 &&
-         rowsFit(ropeDim, 7, kUbRowBudget) && width * 4 <= 64 * 1024;
+         ropeDim / kLanes <= 255 && (7 * ropeDim + width) * 4 <= kUbRowBudget;
 }
 
 func::FuncOp buildRopeKernel(ModuleOp module, StringRef name, int64_t heads, int64_t width,
@@ -136,8 +136,7 @@ func::FuncOp buildSwigluKernel(ModuleOp module, StringRef name, int64_t width, d
   k.binary("div", bt, bg, bt, width);
   k.binary("mul", bt, bt, bu, width);
   if (routed) { // the row's routing weight, after the table's items and slots
-    Value weights = k.add(k.param(2), k.add(k.c(MoeRoute::kHeaderBytes),
-                                            k.mul(rows, k.c(MoeRoute::kItemBytes + 4))));
+    Value weights = k.routeSection(k.param(2), rows, MoeRoute::kWeightsPerRow);
     k.scalar("mul", bt, bt, width, 0.0f, k.readScalar(k.add(weights, k.mul(row, k.c(4))), "gm"));
   }
   k.store(k.add(k.param(params.size() - 1), offset), bt, rowBytes);
@@ -145,8 +144,9 @@ func::FuncOp buildSwigluKernel(ModuleOp module, StringRef name, int64_t width, d
 }
 
 bool hadamardFitsVectorKernel(int64_t width) {
+  int64_t lanes = std::max(width, kLanes), stages = int64_t(llvm::Log2_64(uint64_t(width)));
   return width >= 2 && (width & (width - 1)) == 0 && (width <= kLanes || width % kLanes == 0) &&
-         rowsFit(std::max(width, kLanes), 3, kUbRowBudget);
+         lanes / kLanes <= 255 && (2 * stages * lanes + 2 * lanes) * 4 <= kUbRowBudget;
 }
 
 func::FuncOp buildHadamardKernel(ModuleOp module, StringRef name, int64_t width,

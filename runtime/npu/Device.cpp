@@ -19,6 +19,11 @@ std::unique_ptr<NpuDevice> NpuDevice::open(const Arch &arch, const uint8_t *libr
     error = "the NPU kernel library has no kernel list";
     return nullptr;
   }
+  if (parsed->abi() != V4C_NPU_ABI) {
+    error = "the NPU kernel library was compiled for launch ABI " + std::to_string(parsed->abi()) +
+            "; this runtime runs ABI " + std::to_string(V4C_NPU_ABI) + " (recompile the model)";
+    return nullptr;
+  }
   if (!parsed->arch() || parsed->arch()->str() != arch.description) {
     error = "the NPU kernel library was compiled for another NPU than the artifact names";
     return nullptr;
@@ -54,7 +59,13 @@ void NpuDevice::launch(int32_t index, void *const buffers[V4C_NPU_LAUNCH_BUFFERS
     }
     if (passed == V4C_NPU_LAUNCH_BUFFERS)
       return tooMany();
-    bindings.push_back({static_cast<uint8_t *>(buffers[passed++]), paramBytes(kernel, i, args)});
+    uint64_t bytes = paramBytes(kernel, i, args);
+    if (!buffers[passed] && bytes > 0) {
+      error_ = "NPU kernel '" + kernel.name()->str() + "' launched without a buffer for '" +
+               kernel.params()->Get(i)->name()->str() + "'";
+      return;
+    }
+    bindings.push_back({static_cast<uint8_t *>(buffers[passed++]), bytes});
   }
   SimOptions sim;
   sim.checkRaces = options_.checkRaces;

@@ -619,6 +619,8 @@ bool BlockRun::vector(const fb::Instr &in) {
   case Opcode::VGATHER: return gather(in, type, lanes, active);
   default: return fail("unknown vector opcode");
   }
+  if (op == Opcode::VREDUCE_ARGMAX && type != DType::F32)
+    return fail("VREDUCE_ARGMAX reduces f32 lanes");
   int at = 1 + sources;
   float scalarValue = scalar ? floatOf(uint32_t(value(at++))) : 0.0f;
   int64_t repeats = value(at++);
@@ -692,8 +694,8 @@ bool BlockRun::vector(const fb::Instr &in) {
       case Opcode::VDUP: z = scalarValue; break;
       case Opcode::VREDUCE_SUM: result += x; continue;
       case Opcode::VREDUCE_MAX: result = std::isnan(x) || std::isnan(result) ? std::numeric_limits<float>::quiet_NaN() : std::max(result, x); continue;
-      case Opcode::VREDUCE_ARGMAX:
-        if (l == 0 || x > result) {
+      case Opcode::VREDUCE_ARGMAX: // NaN lanes never win; all -inf (or NaN): lane 0
+        if (x > result) {
           result = x;
           best = uint32_t(l);
         }
@@ -703,8 +705,6 @@ bool BlockRun::vector(const fb::Instr &in) {
       storeElement(type, ub + address(0, r, l), 0, z);
     }
     if (argmax) {
-      if (type != DType::F32)
-        return fail("VREDUCE_ARGMAX reduces f32 lanes");
       std::memcpy(ub + base[0] + r * 8, &result, 4);
       std::memcpy(ub + base[0] + r * 8 + 4, &best, 4);
     } else if (reduce) {
@@ -724,6 +724,9 @@ bool BlockRun::gather(const fb::Instr &in, DType type, int64_t lanes, int64_t ac
   int64_t dst = value(0), src = value(1), offsets = value(2), repeats = value(3);
   if (repeats < 0 || repeats > 255)
     return fail("vector repeats must be in [0, 255]");
+  int64_t ub = int64_t(local_[int(Space::UB)].size()); // keeps the address arithmetic small
+  if (dst < 0 || dst >= ub || src < 0 || src >= ub || offsets < 0 || offsets >= ub)
+    return fail("VGATHER operands must be UB addresses");
   std::vector<float> lane(size_t(lanes), 0.0f);
   for (int64_t r = 0; r < repeats; ++r) {
     int64_t at = r * arch_.vectorRepeatBytes;

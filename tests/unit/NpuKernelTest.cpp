@@ -7,6 +7,7 @@
 #include "ir/InitAllDialects.h"
 #include "ir/Npu/IR/NpuOps.h"
 #include "runtime/kernels/Gemm.h"
+#include "runtime/npu/Device.h"
 #include "runtime/npu/Kernel_generated.h"
 #include "runtime/npu/Numerics.h"
 #include "runtime/npu/Simulator.h"
@@ -887,6 +888,31 @@ TEST_F(NpuKernelTest, HadamardEmbeddingAndKvAppendKernels) {
   run(*append, bindParams(entries, cache, out), {2, 2, 5});
   EXPECT_EQ(cache, expectedCache);
   EXPECT_EQ(out, std::vector<float>(expectedCache.begin(), expectedCache.begin() + 5 * width));
+}
+
+/// The device refuses a kernel library built for another launch ABI (an artifact compiled by
+/// an older v4c) and a launch that omits a buffer, with messages naming the problem.
+TEST_F(NpuKernelTest, DeviceRefusesOtherAbisAndMissingBuffers) {
+  auto compiled = compileVector([&](mlir::ModuleOp m) { buildSwigluKernel(m, "swiglu", 64, 0.0, 2); });
+  ASSERT_TRUE(compiled);
+  const uint8_t *library = compiled->fbb.GetBufferPointer();
+  size_t size = compiled->fbb.GetSize();
+  std::string error;
+  auto device = NpuDevice::open(arch, library, size, DeviceOptions(), error);
+  ASSERT_TRUE(device) << error;
+  std::vector<float> gate(64, 1.0f), y(64);
+  void *buffers[V4C_NPU_LAUNCH_BUFFERS] = {gate.data(), nullptr, y.data()};
+  const int64_t scalars[V4C_NPU_LAUNCH_SCALARS] = {1, 1, 0};
+  device->launch(0, buffers, scalars);
+  EXPECT_NE(device->error().find("without a buffer for 'up'"), std::string::npos) << device->error();
+
+  flatbuffers::FlatBufferBuilder old;
+  auto kernels = old.CreateVector(std::vector<flatbuffers::Offset<fb::Kernel>>{});
+  fb::FinishKernelLibraryBuffer(old, fb::CreateKernelLibrary(old, old.CreateString(arch.description),
+                                                             kernels, /*abi=*/1));
+  EXPECT_FALSE(NpuDevice::open(arch, old.GetBufferPointer(), old.GetSize(), DeviceOptions(), error));
+  EXPECT_NE(error.find("launch ABI 1"), std::string::npos) << error;
+  EXPECT_NE(error.find("recompile"), std::string::npos) << error;
 }
 
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is

@@ -28,6 +28,8 @@ constexpr llvm::StringLiteral kLaunchAttr = "npu.launch";
 /// each row's routing weight (f32).
 struct MoeRoute {
   static constexpr int64_t kHeaderBytes = 32, kItemBytes = 12, kBytesPerRow = 12 + 4 + 4;
+  /// Where the sections start: kHeaderBytes + R · k...PerRow (the items: R · 0).
+  static constexpr int64_t kSlotsPerRow = kItemBytes, kWeightsPerRow = kItemBytes + 4;
 };
 
 /// What the verifiers check against, read from the module's npu.arch attribute:
