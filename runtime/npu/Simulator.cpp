@@ -175,16 +175,27 @@ struct L2State {
   uint64_t used = 0;
 };
 
+/// Which block wrote, and which read, each 2-byte unit (the narrowest element an instruction
+/// writes to GM) of the launch's outputs: the blocks of a launch are unordered (any cores, any
+/// order), so a unit one block writes and another reads or writes is a race between blocks.
+struct CrossBlock {
+  static constexpr uint64_t kUnit = 2;
+  struct Use {
+    int32_t writer = -1, reader = -1; // reader -2: several blocks
+  };
+  std::vector<std::vector<Use>> params; // per writable param, per unit (allocated on first use)
+};
+
 /// Executes one block on one core: the data, the timing per pipe and the ordering checks.
 class BlockRun {
 public:
   BlockRun(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBinding> &params,
            const std::vector<int64_t> &scalars, const SimOptions &options,
            std::array<std::vector<uint8_t>, kNumSpaces> &local,
-           std::array<std::vector<Granule>, kNumSpaces> &shadow, L2State &l2, int block,
-           int core, double startUs)
+           std::array<std::vector<Granule>, kNumSpaces> &shadow, L2State &l2,
+           CrossBlock &crossBlock, int block, int core, double startUs)
       : arch_(arch), kernel_(kernel), params_(params), scalars_(scalars), options_(options),
-        local_(local), shadow_(shadow), l2_(l2),
+        local_(local), shadow_(shadow), l2_(l2), crossBlock_(crossBlock),
         block_(block), core_(core), startUs_(startUs) {
     regs_.assign(kernel.registers(), 0);
     if (options.checkRaces) {
@@ -216,6 +227,7 @@ private:
                   bool scalarUnit = false);
   template <typename Shadow>
   bool raceCheck(Shadow &shadow, uint64_t first, uint64_t last, bool write, Space space);
+  bool crossBlockCheck(int64_t param, uint64_t offset, uint64_t bytes, bool write);
 
   // Timing: the pipe is busy for `cycles` from when it and the issue allow; the results are
   // visible `latency` cycles after it is done (NPU.md §7.4's head/tail).
@@ -241,6 +253,7 @@ private:
   const SimOptions &options_;
   std::array<std::vector<uint8_t>, kNumSpaces> &local_;
   L2State &l2_;
+  CrossBlock &crossBlock_;
   int block_, core_;
   double startUs_;
 
@@ -286,6 +299,35 @@ void BlockRun::occupy(Pipe pipe, uint64_t cycles, const char *what, uint64_t lat
     options_.trace->add(kernel_.name()->str(), core_, pipe, what, startUs_ + start / perUs,
                         (cycles + latency) / perUs);
   }
+}
+
+bool BlockRun::crossBlockCheck(int64_t param, uint64_t offset, uint64_t bytes, bool write) {
+  constexpr uint64_t unit = CrossBlock::kUnit;
+  if (crossBlock_.params.size() < params_.size())
+    crossBlock_.params.resize(params_.size());
+  std::vector<CrossBlock::Use> &units = crossBlock_.params[size_t(param)];
+  if (units.empty()) // access() checked the bounds against this size
+    units.resize(params_[size_t(param)].bytes / unit + 1);
+  for (uint64_t g = offset / unit; g <= (offset + bytes - 1) / unit; ++g) {
+    CrossBlock::Use &use = units[g];
+    int other = use.writer >= 0 && use.writer != block_                 ? use.writer
+                : write && use.reader != -1 && use.reader != block_ ? use.reader
+                                                                      : -1;
+    if (other != -1) {
+      std::string by = other == -2 ? "other blocks" : "block " + std::to_string(other);
+      return fail("race between blocks on parameter '" +
+                  kernel_.params()->Get(param)->name()->str() + "' bytes [" +
+                  std::to_string(g * unit) + ", " + std::to_string((g + 1) * unit) +
+                  "): " + (use.writer == other ? "written" : "read") + " by " + by +
+                  ", then " + (write ? "written" : "read") + " by block " +
+                  std::to_string(block_) + " of the same launch (its blocks are unordered)");
+    }
+    if (write)
+      use.writer = block_;
+    else
+      use.reader = use.reader == -1 || use.reader == block_ ? block_ : -2;
+  }
+  return true;
 }
 
 template <typename Shadow>
@@ -373,6 +415,9 @@ uint8_t *BlockRun::access(Space space, int64_t address, uint64_t bytes, bool wri
     if (!gmShadow_.empty() &&
         !raceCheck(gmShadow_[param], offset / kGranule, (offset + bytes - 1) / kGranule, write,
                    space))
+      return nullptr;
+    if (options_.checkRaces && kernel_.params()->Get(param)->writes() &&
+        !crossBlockCheck(param, offset, bytes, write))
       return nullptr;
     return (options_.functional || scalarUnit) && binding.data ? binding.data + offset : nullptr;
   }
@@ -1108,13 +1153,15 @@ bool simulate(const Arch &arch, const fb::Kernel &kernel, const std::vector<GmBi
   L2State l2;
   for (const GmBinding &p : params)
     l2.seen.emplace_back(p.bytes / arch.l2Line + 1, false);
+  CrossBlock crossBlock;
   LaunchStats launch;
   launch.coresUsed = active;
   std::vector<uint64_t> coreTime(active, 0);
   double perUs = arch.clockGhz * 1000.0;
   for (unsigned b = 0; b < kernel.block_dim(); ++b) {
     unsigned core = b % active;
-    BlockRun run(arch, kernel, params, scalars, options, local, shadow, l2, int(b), int(core),
+    BlockRun run(arch, kernel, params, scalars, options, local, shadow, l2, crossBlock, int(b),
+                 int(core),
                  options.startUs + arch.launchOverheadUs + coreTime[core] / perUs);
     uint64_t cycles = 0;
     if (!run.run(launch, cycles, error)) {

@@ -2,9 +2,10 @@
 // with the real data layouts and numerics, and in time, per pipe, with NPU.md §7.4's cost model.
 // It also checks the program: every access is bounds- and alignment-checked, every pair of
 // conflicting accesses by different pipes must be ordered by a flag or barrier (a race
-// detector with vector clocks, as ThreadSanitizer does for threads), flags must be balanced and a
-// wait must have a set to wait for. A violation stops the launch with an error naming the
-// instruction.
+// detector with vector clocks, as ThreadSanitizer does for threads), the blocks of a launch
+// must not write what another block reads or writes (they are unordered), flags must be
+// balanced and a wait must have a set to wait for. A violation stops the launch with an error
+// naming the instruction.
 #pragma once
 
 #include "runtime/npu/Arch.h"

@@ -366,6 +366,47 @@ TEST_F(NpuKernelTest, VectorKernelThroughTheSyncPass) {
   }
 }
 
+/// Blocks of one launch are unordered: two blocks writing the same output bytes is a race the
+/// simulator reports (a planted bug: every block stores its row at offset 0).
+TEST_F(NpuKernelTest, RaceDetectorCatchesBlocksWritingTheSameOutput) {
+  std::string error;
+  ASSERT_TRUE(builtinArch("910b", arch, error)) << error;
+  const char *source = R"mlir(
+  func.func @copy(%x: index, %y: index, %n: index) attributes {npu.kernel = {
+      core = "aiv", block_dim = 2, params = ["x", "y"], param_bytes = array<i64: 0, 0>,
+      param_bytes_per_unit = array<i64: 256, 256>, outputs = array<i1: false, true>,
+      scalars = ["n"]}} {
+    %b = npu.alloc {space = "ub", bytes = 256} : index
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %bytes = arith.constant 256 : index
+    %block = npu.block_idx : index
+    %blocks = npu.block_num : index
+    scf.for %r = %block to %n step %blocks {
+      %offset = arith.muli %r, %bytes : index
+      %gx = arith.addi %x, %offset : index
+      npu.dma %b, %gx, %c1, %bytes, %c0, %c0 {srcSpace = "gm", dstSpace = "ub"}
+      npu.dma %y, %b, %c1, %bytes, %c0, %c0 {srcSpace = "ub", dstSpace = "gm"}
+    }
+    return
+  })mlir";
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::parseSourceString<mlir::ModuleOp>(source, context.get());
+  ASSERT_TRUE(module);
+  setModuleArch(*module, arch);
+  Compiled compiled;
+  ASSERT_TRUE(compile(*module, compiled));
+  std::vector<float> x(128, 1.0f), y(128);
+  LaunchStats stats;
+  EXPECT_FALSE(simulate(arch, *compiled.kernel, bindParams(x, y), {2}, SimOptions(), stats, error));
+  EXPECT_NE(error.find("race between blocks on parameter 'y' bytes [0, 2): written by block 0, "
+                       "then written by block 1"),
+            std::string::npos)
+      << error;
+  // One row: one block touches y, no race.
+  EXPECT_TRUE(simulate(arch, *compiled.kernel, bindParams(x, y), {1}, SimOptions(), stats, error))
+      << error;
+}
+
 /// The RMSNorm vector kernel (reductions on the vector unit, the scalar unit reading the
 /// result back from UB) against the reference's rmsNorm, with and without a weight, for row
 /// counts below and above the block count.
