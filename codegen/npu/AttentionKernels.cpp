@@ -37,8 +37,12 @@ namespace v4c::npu {
 
 namespace {
 
+/// Candidate rows in flight per loop (unrolledLoop's ways).
+constexpr int kWays = 4;
+
+/// Logit slots: the window and the compressed candidates, and the last group's padding.
 int64_t logitCapacity(const AttentionShape &a) {
-  return (a.window + a.entries + kLanes - 1) / kLanes * kLanes;
+  return (a.window + a.entries + 2 * (kWays - 1) + kLanes - 1) / kLanes * kLanes;
 }
 
 } // namespace
@@ -46,7 +50,7 @@ int64_t logitCapacity(const AttentionShape &a) {
 bool attentionFitsVectorKernel(const AttentionShape &a) {
   int64_t capacity = logitCapacity(a);
   return a.headDim % kLanes == 0 && a.headDim / kLanes <= kLanes && capacity / kLanes <= kLanes &&
-         8 * a.headDim * 4 + capacity * 4 <= kUbRowBudget;
+         (4 * kWays + 5) * a.headDim * 4 + capacity * 4 <= kUbRowBudget;
 }
 
 func::FuncOp buildAttentionKernel(ModuleOp module, StringRef name, const AttentionShape &a,
@@ -74,10 +78,16 @@ func::FuncOp buildAttentionKernel(ModuleOp module, StringRef name, const Attenti
   Value qb = k.ub(rowBytes), product = k.ub(rowBytes), sum = k.ub(rowBytes),
         zeros = k.ub(rowBytes), partial = k.ub(kLanes * 4), cell = k.ub(32), sinkCell = k.ub(32),
         sinkTerm = k.ub(32), logits = k.ub(capacity * 4);
-  // Each candidate loop has its own row buffer (and pass 1 its own dot-product cell), so that
-  // the synchronization of one loop's buffers stays inside it.
-  Value rows[2][2] = {{k.ub(rowBytes), k.ub(rowBytes)}, {k.ub(rowBytes), k.ub(rowBytes)}};
-  Value dots[2] = {k.ub(32), k.ub(32)};
+  // Row buffers per pass, candidate loop and way, so that a loop's synchronization stays
+  // inside it and the ways' loads overlap; per loop, the ways' partial sums and their dots
+  // (one 32-byte cell: one scalar/vector handoff per group, not per candidate).
+  int64_t partialStride = std::max<int64_t>(32, hd / kLanes * 4);
+  Value rows[2][2][kWays], dots[2] = {k.ub(32), k.ub(32)},
+        partials[2] = {k.ub(kWays * partialStride), k.ub(kWays * partialStride)};
+  for (int pass = 0; pass < 2; ++pass)
+    for (int loop = 0; loop < 2; ++loop)
+      for (int way = 0; way < kWays; ++way)
+        rows[pass][loop][way] = k.ub(rowBytes);
   k.loop(zero, k.c(hd), 1, [&](Value i) { k.writeScalar(zero, k.add(zeros, k.mul(i, four))); });
   k.loop(zero, k.c(capacity), 1, [&](Value i) {
     k.writeScalar(k.c(kMinusInfinityBits), k.add(logits, k.mul(i, four)));
@@ -90,47 +100,79 @@ func::FuncOp buildAttentionKernel(ModuleOp module, StringRef name, const Attenti
   Value lo = k.sub(k.max(end, window), window), windowCount = k.sub(end, lo);
   k.load(qb, k.add(q, k.mul(unit, k.c(rowBytes))), rowBytes);
 
-  // Calls body(slot, row address, valid, loop) for each candidate, in the reference's order
-  // (loop 0: the window, 1: the compressed entries).
-  auto forEachCandidate = [&](const std::function<void(Value, Value, Value, int)> &body) {
-    k.loop(lo, end, 1, [&](Value s) { // positions before this call come from the ring
-      body(k.sub(s, lo),
-           k.select(k.lessThan(s, start), k.add(ring, k.mul(k.rem(s, window), k.c(rowBytes))),
-                    k.add(kv, k.mul(k.sub(s, start), k.c(rowBytes)))),
-           Value(), 0);
-    });
-    if (indexed) {
-      k.loop(zero, k.c(a.entries), 1, [&](Value r) {
-        Value at = k.mul(k.add(k.mul(token, k.c(a.entries)), r), four);
-        Value picked = k.readScalar(k.add(indices, at), "gm"); // -1 reads as 2^32 - 1
-        Value valid = k.lessThan(picked, k.c(int64_t(1) << 31));
-        // A -1 reads this token's own kv row (always there; its logit is -inf, its weight 0).
-        body(k.add(windowCount, r),
-             k.select(valid, k.add(entries, k.mul(picked, k.c(rowBytes))),
-                      k.add(kv, k.mul(token, k.c(rowBytes)))),
-             valid, 1);
-      });
-    } else if (compressed) {
-      Value visible = k.min(k.div(end, k.c(a.ratio)), entryCount);
-      k.loop(zero, visible, 1, [&](Value i) {
-        body(k.add(windowCount, i), k.add(entries, k.mul(i, k.c(rowBytes))), Value(), 1);
-      });
+  // A candidate of loop 0 (the window: positions before this call from the ring) or loop 1
+  // (the compressed entries) by its index there: its logit slot, row address and whether it
+  // counts. Padding past a loop's end and the indexer's -1 picks do not: they read this
+  // token's own kv row (always there), their logits are -inf and their weights 0.
+  struct Candidate {
+    Value slot, address, valid;
+  };
+  Value own = k.add(kv, k.mul(token, k.c(rowBytes)));
+  auto candidate = [&](int loop, Value i, Value inRange) -> Candidate {
+    Value slot = loop == 0 ? k.sub(i, lo) : k.add(windowCount, i), valid = inRange, address;
+    if (loop == 0) {
+      address = k.select(k.lessThan(i, start),
+                         k.add(ring, k.mul(k.rem(i, window), k.c(rowBytes))),
+                         k.add(kv, k.mul(k.sub(i, start), k.c(rowBytes))));
+    } else if (!indexed) {
+      address = k.add(entries, k.mul(i, k.c(rowBytes)));
+    } else {
+      Value at = k.mul(k.add(k.mul(token, k.c(a.entries)), k.select(inRange, i, zero)), four);
+      Value picked = k.readScalar(k.add(indices, at), "gm"); // -1 reads as 2^32 - 1
+      valid = k.select(inRange, k.lessThan(picked, k.c(int64_t(1) << 31)), inRange); // and
+      address = k.add(entries, k.mul(picked, k.c(rowBytes)));
     }
+    return {slot, k.select(valid, address, own), valid};
+  };
+  // Every candidate in the reference's order (and the padding), its row loaded into
+  // rows[pass][loop][way].
+  using Compute = std::function<void(const Candidate &, Value, int, int)>;
+  using AfterGroup = std::function<void(ArrayRef<Candidate>, int)>;
+  auto forEachCandidate = [&](int pass, const Compute &compute, const AfterGroup &afterGroup) {
+    auto walk = [&](int loop, Value lower, Value upper) {
+      k.unrolledLoop(
+          lower, upper, kWays,
+          [&](Value i, Value inRange, int way) {
+            k.load(rows[pass][loop][way], candidate(loop, i, inRange).address, rowBytes);
+          },
+          [&](Value i, Value inRange, int way) {
+            compute(candidate(loop, i, inRange), rows[pass][loop][way], loop, way);
+          },
+          [&](ArrayRef<Value> index, ArrayRef<Value> inRange) {
+            if (!afterGroup)
+              return;
+            SmallVector<Candidate> group;
+            for (int way = 0; way < kWays; ++way)
+              group.push_back(candidate(loop, index[way], inRange[way]));
+            afterGroup(group, loop);
+          });
+    };
+    walk(0, lo, end);
+    if (indexed)
+      walk(1, zero, k.c(a.entries));
+    else if (compressed)
+      walk(1, zero, k.min(k.div(end, k.c(a.ratio)), entryCount));
   };
   auto logitOf = [&](Value slot) { return k.add(logits, k.mul(slot, four)); };
 
-  // Pass 1: the logits (-inf for an index of -1).
-  forEachCandidate([&](Value slot, Value rowAddress, Value valid, int loop) {
-    Value row = rows[0][loop], dot = dots[loop];
-    k.load(row, rowAddress, rowBytes);
-    k.binary("mul", product, qb, row, hd);
-    k.sum(partial, product, hd);
-    k.mask(hd / kLanes);
-    k.sum(dot, partial, kLanes);
-    k.mask(0);
-    Value bits = k.readScalar(dot);
-    k.writeScalar(valid ? k.select(valid, bits, k.c(kMinusInfinityBits)) : bits, logitOf(slot));
-  });
+  // Pass 1: the logits (-inf for padding and an index of -1): per candidate the partial sums
+  // of q · row, per group the dots (one sum per way) handed to the scalar unit.
+  forEachCandidate(
+      0,
+      [&](const Candidate &, Value row, int loop, int way) {
+        k.binary("mul", product, qb, row, hd);
+        k.sum(k.add(partials[loop], k.c(way * partialStride)), product, hd);
+      },
+      [&](ArrayRef<Candidate> group, int loop) {
+        k.mask(hd / kLanes);
+        k.sumRepeats(dots[loop], partials[loop], kWays, partialStride);
+        k.mask(0);
+        for (int way = 0; way < kWays; ++way)
+          k.writeScalar(k.select(group[way].valid,
+                                 k.readScalar(k.add(dots[loop], k.c(way * 4))),
+                                 k.c(kMinusInfinityBits)),
+                        logitOf(group[way].slot));
+      });
   // Softmax with the sink, over the whole buffer (empty slots: exp(-inf) = 0).
   k.scalar("mul", logits, logits, capacity, float(a.scale));
   k.load(sinkCell, k.add(sink, k.mul(head, four)), 4);
@@ -156,12 +198,15 @@ func::FuncOp buildAttentionKernel(ModuleOp module, StringRef name, const Attenti
   k.scalar("mul", logits, logits, capacity, 0.0f, k.readScalar(cell));
   // Pass 2: Σ weight · row; then the slots go back to -inf for the next unit.
   k.unary("copy", sum, zeros, hd);
-  forEachCandidate([&](Value slot, Value rowAddress, Value, int loop) {
-    Value row = rows[1][loop];
-    k.load(row, rowAddress, rowBytes);
-    k.scalar("mul", product, row, hd, 0.0f, k.readScalar(logitOf(slot)));
-    k.binary("add", sum, sum, product, hd);
-  });
+  forEachCandidate(
+      1,
+      [&](const Candidate &c, Value row, int, int) {
+        // A padding slot may hold a later candidate's weight: it weighs 0 here.
+        k.scalar("mul", product, row, hd, 0.0f,
+                 k.select(c.valid, k.readScalar(logitOf(c.slot)), zero));
+        k.binary("add", sum, sum, product, hd);
+      },
+      {});
   k.store(k.add(out, k.mul(unit, k.c(rowBytes))), sum, rowBytes);
   k.loop(zero, k.c(capacity), 1,
          [&](Value i) { k.writeScalar(k.c(kMinusInfinityBits), logitOf(i)); });

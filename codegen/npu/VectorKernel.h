@@ -142,6 +142,11 @@ public:
                         strides(1, 1), strides(1, 8));
   }
   void sum(mlir::Value dst, mlir::Value src, int64_t lanes) { reduce("sum", dst, src, lanes); }
+  /// `repeats` sums, repeat r reading from src + r · stride bytes (a multiple of 32).
+  void sumRepeats(mlir::Value dst, mlir::Value src, int64_t repeats, int64_t stride) {
+    b.create<VReduceOp>(loc, dst, src, c(repeats), b.getStringAttr("sum"), f32, strides(1, 1),
+                        b.getDenseI64ArrayAttr({stride / 32}));
+  }
   void gather(mlir::Value dst, mlir::Value src, mlir::Value offsets, int64_t lanes) {
     b.create<VGatherOp>(loc, dst, src, offsets, repeats(lanes));
   }
@@ -166,6 +171,33 @@ public:
     mlir::Value repeat = readScalar(add(top, c(4)));
     return add(mul(repeat, c(kLanes)), readScalar(add(maxima, add(mul(repeat, c(8)), c(4)))));
   }
+  /// load(i, inRange, way) then compute(i, inRange, way) for i from `lower`, `ways` at a time
+  /// (their loads first, each into its way's buffers, so that a load overlaps the others'
+  /// compute and its latency is paid once per group), up to `upper` rounded up to whole
+  /// groups: `inRange` (i1) says whether i < upper; the caller makes the others harmless. One
+  /// loop, not a group loop and a rest loop: each loop costs event ids.
+  void unrolledLoop(mlir::Value lower, mlir::Value upper, int64_t ways,
+                    const std::function<void(mlir::Value, mlir::Value, int)> &load,
+                    const std::function<void(mlir::Value, mlir::Value, int)> &compute,
+                    const std::function<void(llvm::ArrayRef<mlir::Value>,
+                                             llvm::ArrayRef<mlir::Value>)> &afterGroup = {}) {
+    mlir::Value groups = div(add(sub(upper, lower), c(ways - 1)), c(ways));
+    loop(c(0), groups, 1, [&](mlir::Value g) {
+      mlir::Value base = add(lower, mul(g, c(ways)));
+      llvm::SmallVector<mlir::Value> index, inRange;
+      for (int way = 0; way < ways; ++way) {
+        index.push_back(add(base, c(way)));
+        inRange.push_back(lessThan(index.back(), upper));
+      }
+      for (int way = 0; way < ways; ++way)
+        load(index[way], inRange[way], way);
+      for (int way = 0; way < ways; ++way)
+        compute(index[way], inRange[way], way);
+      if (afterGroup)
+        afterGroup(index, inRange);
+    });
+  }
+
   /// A section of the MoE route table for `rows` routed rows (MoeRoute::k...PerRow; 0: items).
   mlir::Value routeSection(mlir::Value route, mlir::Value rows, int64_t perRow) {
     return add(route, add(c(MoeRoute::kHeaderBytes), mul(rows, c(perRow))));
