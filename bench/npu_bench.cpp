@@ -204,7 +204,8 @@ bool estimateLayer(mlir::MLIRContext &context, const Arch &arch, mlir::Type type
       {"indexer rope", 1, [&](mlir::ModuleOp m) {
          buildRopeKernel(m, "k", heads, 128, std::vector<float>(32, 0.01f), false, vec); }, {{1, &position}}, {heads, 1}},
       {"indexer hadamard", 1, [&](mlir::ModuleOp m) { buildHadamardKernel(m, "k", 128, vec); }, {}, {heads, 1}},
-      {"index_topk", 1, [&](mlir::ModuleOp m) { buildIndexTopkKernel(m, "k", heads, 128, entries, topk, 4, scale, vec); }, {{3, &position}}, {1, 1, entries}},
+      {"index_topk scores", 1, [&](mlir::ModuleOp m) { buildIndexScoreKernel(m, "k", heads, 128, entries, 4, scale, vec); }, {{3, &position}}, {1, 1, entries}},
+      {"index_topk selection", 1, [&](mlir::ModuleOp m) { buildIndexSelectKernel(m, "k", entries, topk, 4, vec); }, {{1, &position}}, {1, 1, entries}},
       {"attention (window + 512 picks)", 1, [&](mlir::ModuleOp m) { buildAttentionKernel(m, "k", attention, vec); }, {{2, &position}, {6, &indices}}, {1, 1, entries}},
       {"kv ring update", 1, [&](mlir::ModuleOp m) { buildRingUpdateKernel(m, "k", hd, window, vec); }, {{1, &position}}, {1, 1}},
       {"wo_a (batched GEMM, 8 groups)", 1, gemm(1024, heads * hd / 8, 8), {}, {1}},

@@ -416,6 +416,9 @@ private:
                       return npuCompressorLaunch(compressor, program, e);
                     })
                     .Case([&](graph::MoeGateOp gate) { return npuGateLaunch(gate, program, e); })
+                    .Case([&](graph::IndexTopkOp indexer) {
+                      return npuIndexTopkLaunch(indexer, program, e);
+                    })
                     .Default([](Operation *) { return SmallVector<Value>(); });
     else
       results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
@@ -802,14 +805,11 @@ private:
     for (Value input : inputs)
       addresses.push_back(pointerOf(e, input, op));
     addresses.push_back(address(e, out));
-    // Rows: the row source's dims but its last (a token list's length); tokens: its first dim;
-    // entries: the indexer's compressed entries.
+    // Rows: the row source's dims but its last (a token list's length); tokens: its first dim.
     auto sourceType = cast<RankedTensorType>(embedding ? embedding.getTokens().getType()
                                                        : inputs.front().getType());
     Value rows = sourceType.getRank() == 1 ? e.dim(x, 0) : leadingRows(e, x, sourceType);
-    auto indexer = dyn_cast<graph::IndexTopkOp>(op);
-    Value entries = indexer ? e.dim(e.buffer(indexer.getKeys()), 0) : e.index(0);
-    launchNpuKernel(e, kernel, addresses, {rows, e.dim(x, 0), entries});
+    launchNpuKernel(e, kernel, addresses, {rows, e.dim(x, 0)});
     return {e.tensor(out)};
   }
 
@@ -821,6 +821,30 @@ private:
     Value count = e.dim(entries, 0);
     launchNpuKernel(e, kernel, {address(e, entries), address(e, cache), address(e, out)},
                     {count, count, total});
+    return {e.tensor(out)};
+  }
+
+  /// The lightning indexer on the NPU (codegen/npu/AttentionKernels.cpp): scores into a GM
+  /// scratch (every block), then the per-token top-k.
+  SmallVector<Value> npuIndexTopkLaunch(graph::IndexTopkOp op, ArrayRef<int32_t> kernels,
+                                        LoopEmitter &e) {
+    Value q = e.buffer(op.getQueries());
+    Value T = e.dim(q, 0), entries = e.dim(e.buffer(op.getKeys()), 0);
+    // As the offload sized the kernels: the compressed caches' capacity (memory planning).
+    int64_t maxSeqLen = module->getAttrOfType<IntegerAttr>("v4c.max_seq_len").getInt();
+    int64_t capacity = maxSeqLen / std::max<int64_t>(op.getRatio(), 1);
+    auto at = [&](Value v) { return pointerOf(e, v, op); };
+    Value scores = e.alloc(RankedTensorType::get({ShapedType::kDynamic,
+                                                  npu::indexScoreLanes(capacity)},
+                                                 e.builder().getF32Type()),
+                           {T});
+    Value out = e.alloc(cast<RankedTensorType>(op.getType()), {T});
+    launchNpuKernel(e, kernels[0],
+                    {at(op.getQueries()), at(op.getWeights()), at(op.getKeys()),
+                     at(op.getPositions()), address(e, scores)},
+                    {T, T, entries});
+    launchNpuKernel(e, kernels[1], {address(e, scores), at(op.getPositions()), address(e, out)},
+                    {T, T, entries});
     return {e.tensor(out)};
   }
 

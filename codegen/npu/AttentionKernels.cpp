@@ -24,11 +24,12 @@
 //   kv_append   rows [0, total) of the compressed cache after appending this call's entries
 //              (rows total - count on): each row from the entries or the cache, into the
 //              result, and the appended ones into the cache too (a 0/1-trip loop).
-//   index_topk  the lightning indexer per token: for each visible entry, Σ_j w_j · scale ·
-//              ReLU(q_j · key) (all heads' products in one strided op per 64-lane chunk, their
-//              sums gathered into lanes, a lane per head), then top-k rounds of a
-//              two-level argmax (the first max wins: lower index on ties), each pick then set
-//              to -inf; rounds past the visible entries give -1.
+//   index_topk  the lightning indexer, two launches: scores, the blocks sharing each token's
+//              entries 64 at a time: Σ_j w_j · scale · ReLU(q_j · key) (all heads' products in
+//              one strided op per 64-lane chunk, their sums gathered into lanes, a lane per
+//              head; -inf past the visible entries), into a GM scratch; then per token top-k
+//              rounds of a two-level argmax (the first max wins: lower index on ties), each pick
+//              then set to -inf; rounds past the visible entries give -1.
 #include "codegen/npu/VectorKernel.h"
 
 using namespace mlir;
@@ -236,19 +237,15 @@ bool indexTopkFitsVectorKernel(int64_t heads, int64_t dim, int64_t capacity) {
          lanes / kLanes <= kLanes && (2 * heads + 1) * dim * 4 + 3 * lanes * 4 <= kUbRowBudget;
 }
 
-func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads, int64_t dim,
-                                  int64_t capacity, int64_t topk, int64_t ratio, double scale,
-                                  int64_t blockDim) {
-  int64_t rowBytes = dim * 4, lanes = (capacity + kLanes - 1) / kLanes * kLanes,
-          repeats = lanes / kLanes, chunks = dim / kLanes;
-  // Gather tables: per chunk j, lane h reads head h's partial sum of chunk j; then lane r reads
-  // a repeat's max (argmax pairs).
-  SmallVector<int32_t> tables((chunks + 1) * kLanes, 0);
-  for (int64_t l = 0; l < kLanes; ++l) {
+func::FuncOp buildIndexScoreKernel(ModuleOp module, StringRef name, int64_t heads, int64_t dim,
+                                   int64_t capacity, int64_t ratio, double scale,
+                                   int64_t blockDim) {
+  int64_t rowBytes = dim * 4, lanes = indexScoreLanes(capacity), chunks = dim / kLanes;
+  // Gather tables: per 64-lane chunk j of a key, lane h reads head h's partial sum of chunk j.
+  SmallVector<int32_t> tables(chunks * kLanes, 0);
+  for (int64_t l = 0; l < kLanes; ++l)
     for (int64_t j = 0; j < chunks; ++j)
       tables[j * kLanes + l] = int32_t((l * chunks + j) * 4);
-    tables[chunks * kLanes + l] = int32_t(l * 8);
-  }
   int64_t tableBytes = int64_t(tables.size()) * 4;
   Builder attrs(module.getContext());
   VectorKernel k(module, name,
@@ -256,32 +253,30 @@ func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads
                   {"weights", 0, heads * 4, false, {}, kTokens},
                   {"keys", 0, rowBytes, false, {}, kEntries},
                   {"positions", 0, 8, false, {}, kTokens},
-                  {"out", 0, topk * 4, true, {}, kTokens},
+                  {"scores", 0, lanes * 4, true, {}, kTokens},
                   {"tables", tableBytes, 0, false, attrs.getDenseI32ArrayAttr(tables)}},
                  blockDim, /*scalars=*/3);
   Value q = k.param(0), weights = k.param(1), keys = k.param(2), positions = k.param(3),
-        out = k.param(4);
+        scoresOut = k.param(4);
   Value zero = k.c(0), four = k.c(4);
   Value table = k.ub(tableBytes), qs = k.ub(heads * rowBytes), key = k.ub(rowBytes),
         products = k.ub(heads * rowBytes), partial = k.ub(heads * chunks * 4), dots = k.ub(256),
-        part = k.ub(256), headWeights = k.ub(256), score = k.ub(32), scores = k.ub(lanes * 4),
-        maxima = k.ub(repeats * 8), best = k.ub(256), top = k.ub(32);
+        part = k.ub(256), headWeights = k.ub(256), score = k.ub(32), scores = k.ub(kLanes * 4);
   k.load(table, k.param(5), tableBytes);
   auto scoreOf = [&](Value i) { return k.add(scores, k.mul(i, four)); };
-  auto clear = [&](Value count) {
-    k.loop(zero, count, 1, [&](Value i) { k.writeScalar(k.c(kMinusInfinityBits), scoreOf(i)); });
-  };
-  clear(k.c(lanes));
-
-  Value token = k.forEachRow(k.launchScalar(kTokens));
+  // One unit per (token, 64 entries): the blocks share a token's entries.
+  Value unit = k.forEachRow(k.mul(k.launchScalar(kTokens), k.c(lanes / kLanes)));
+  Value token = k.div(unit, k.c(lanes / kLanes)), first = k.mul(k.rem(unit, k.c(lanes / kLanes)), k.c(kLanes));
   Value p = k.readScalar(k.add(positions, k.mul(token, k.c(8))), "gm");
   Value visible = k.min(k.div(k.add(p, k.c(1)), k.c(ratio)), k.launchScalar(kEntries));
+  Value last = k.max(first, k.min(visible, k.add(first, k.c(kLanes))));
+  k.loop(zero, k.c(kLanes), 1, [&](Value i) { k.writeScalar(k.c(kMinusInfinityBits), scoreOf(i)); });
   k.load(qs, k.add(q, k.mul(token, k.c(heads * rowBytes))), heads * rowBytes);
   k.load(headWeights, k.add(weights, k.mul(token, k.c(heads * 4))), heads * 4);
   k.mask(heads);
   k.scalar("mul", headWeights, headWeights, heads, float(scale));
   k.mask(0);
-  k.loop(zero, visible, 1, [&](Value i) {
+  k.loop(first, last, 1, [&](Value i) {
     k.load(key, k.add(keys, k.mul(i, k.c(rowBytes))), rowBytes);
     // Every head's products with the key at once: per chunk, one repeat per head (the key's
     // chunk re-read: repeat stride 0); then one sum per (head, chunk), gathered per head.
@@ -299,15 +294,41 @@ func::FuncOp buildIndexTopkKernel(ModuleOp module, StringRef name, int64_t heads
     k.binary("mul", dots, dots, headWeights, heads);
     k.sum(score, dots, heads);
     k.mask(0);
-    k.writeScalar(k.readScalar(score), scoreOf(i));
+    k.writeScalar(k.readScalar(score), scoreOf(k.sub(i, first)));
   });
+  k.store(k.add(scoresOut, k.mul(k.add(k.mul(token, k.c(lanes)), first), four)), scores,
+          kLanes * 4);
+  return k.finish();
+}
+
+func::FuncOp buildIndexSelectKernel(ModuleOp module, StringRef name, int64_t capacity,
+                                    int64_t topk, int64_t ratio, int64_t blockDim) {
+  int64_t lanes = indexScoreLanes(capacity), repeats = lanes / kLanes;
+  SmallVector<int32_t> maximaTable(kLanes, 0); // lane r reads a repeat's max (argmax pairs)
+  for (int64_t l = 0; l < kLanes; ++l)
+    maximaTable[l] = int32_t(l * 8);
+  Builder attrs(module.getContext());
+  VectorKernel k(module, name,
+                 {{"scores", 0, lanes * 4, false, {}, kTokens},
+                  {"positions", 0, 8, false, {}, kTokens},
+                  {"out", 0, topk * 4, true, {}, kTokens},
+                  {"tables", kLanes * 4, 0, false, attrs.getDenseI32ArrayAttr(maximaTable)}},
+                 blockDim, /*scalars=*/3);
+  Value scoresIn = k.param(0), positions = k.param(1), out = k.param(2);
+  Value zero = k.c(0), four = k.c(4);
+  Value table = k.ub(kLanes * 4), scores = k.ub(lanes * 4), maxima = k.ub(repeats * 8),
+        best = k.ub(256), top = k.ub(32);
+  k.load(table, k.param(3), kLanes * 4);
+  Value token = k.forEachRow(k.launchScalar(kTokens));
+  Value p = k.readScalar(k.add(positions, k.mul(token, k.c(8))), "gm");
+  Value visible = k.min(k.div(k.add(p, k.c(1)), k.c(ratio)), k.launchScalar(kEntries));
+  k.load(scores, k.add(scoresIn, k.mul(token, k.c(lanes * 4))), lanes * 4);
   k.loop(zero, k.c(topk), 1, [&](Value round) {
-    Value index = k.argmax(scores, lanes, maxima, best, top, k.add(table, k.c(chunks * kLanes * 4)));
+    Value index = k.argmax(scores, lanes, maxima, best, top, table);
     Value slot = k.add(out, k.mul(k.add(k.mul(token, k.c(topk)), round), four));
     k.writeScalar(k.select(k.lessThan(round, visible), index, k.c(0xFFFFFFFFll)), slot, "gm");
-    k.writeScalar(k.c(kMinusInfinityBits), scoreOf(index));
+    k.writeScalar(k.c(kMinusInfinityBits), k.add(scores, k.mul(index, four)));
   });
-  clear(visible);
   return k.finish();
 }
 

@@ -132,12 +132,15 @@ mlir::func::FuncOp buildCompressorPoolKernel(mlir::ModuleOp module, llvm::String
                                              int64_t ratio, int64_t width, bool overlap);
 /// Whether the indexer kernel holds a token's `heads` query rows of `dim` and `capacity` scores.
 bool indexTopkFitsVectorKernel(int64_t heads, int64_t dim, int64_t capacity);
-/// graph.index_topk for at most `capacity` entries: params q weights keys positions out,
-/// scalars rows, tokens, entries.
-mlir::func::FuncOp buildIndexTopkKernel(mlir::ModuleOp module, llvm::StringRef name,
-                                        int64_t heads, int64_t dim, int64_t capacity,
-                                        int64_t topk, int64_t ratio, double scale,
-                                        int64_t blockDim);
+/// graph.index_topk's scores for at most `capacity` entries: params q weights keys positions
+/// scores (the scratch), scalars rows, tokens, entries.
+mlir::func::FuncOp buildIndexScoreKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                         int64_t heads, int64_t dim, int64_t capacity,
+                                         int64_t ratio, double scale, int64_t blockDim);
+/// graph.index_topk's selection from the scores: params scores positions out.
+mlir::func::FuncOp buildIndexSelectKernel(mlir::ModuleOp module, llvm::StringRef name,
+                                          int64_t capacity, int64_t topk, int64_t ratio,
+                                          int64_t blockDim);
 /// Appends the kernel writing the last `window` kv rows into the ring state: params kv
 /// positions ring.
 mlir::func::FuncOp buildRingUpdateKernel(mlir::ModuleOp module, llvm::StringRef name,

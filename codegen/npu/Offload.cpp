@@ -338,13 +338,17 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     double scale = indexer.getScale().convertToDouble();
     if (!indexTopkFitsVectorKernel(heads, dim, capacity))
       continue;
-    indexer->setAttr(kLaunchAttr,
-                     b.getI32IntegerAttr(sequenceKernel(
-                         {30, heads, dim, capacity, topk, ratio, int64_t(std::llround(scale * 1e9))},
-                         "index_topk_", [&](StringRef name) {
-                           buildIndexTopkKernel(*plan.kernels, name, heads, dim, capacity, topk,
-                                                ratio, scale, arch.vectorCores);
-                         })));
+    SmallVector<int32_t> program = {
+        sequenceKernel({30, heads, dim, capacity, ratio, int64_t(std::llround(scale * 1e9))},
+                       "index_scores_",
+                       [&](StringRef name) {
+                         buildIndexScoreKernel(*plan.kernels, name, heads, dim, capacity, ratio,
+                                               scale, arch.vectorCores);
+                       }),
+        sequenceKernel({31, capacity, topk, ratio}, "index_topk_", [&](StringRef name) {
+          buildIndexSelectKernel(*plan.kernels, name, capacity, topk, ratio, arch.vectorCores);
+        })};
+    indexer->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
     ++plan.launchSites["indexer"];
   }
   // mHC: the mixes' GEMM and the vector kernel (pre, head), post and expand on the vector cores.

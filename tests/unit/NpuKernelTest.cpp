@@ -730,7 +730,8 @@ TEST_F(NpuKernelTest, HcKernelsMatchTheReference) {
       }
 }
 
-/// The lightning indexer kernel against the op's definition: scores in double, the reference's
+/// The lightning indexer's kernels (scores, then selection) against the op's definition: scores
+/// in double, the reference's
 /// top-k (larger first, lower index on ties: keys 2 and 5 are equal), -1 past the visible
 /// entries.
 TEST_F(NpuKernelTest, IndexTopkKernelMatchesTheReference) {
@@ -742,14 +743,21 @@ TEST_F(NpuKernelTest, IndexTopkKernelMatchesTheReference) {
   std::copy_n(&keys[2 * D], D, &keys[5 * D]);
   std::vector<int64_t> positions = {3, 17, 40};
   ASSERT_TRUE(indexTopkFitsVectorKernel(H, D, capacity));
-  auto compiled = compileVector([&](mlir::ModuleOp m) {
-    buildIndexTopkKernel(m, "indexer", H, D, capacity, K, ratio, scale, 2);
+  auto scoring = compileVector([&](mlir::ModuleOp m) {
+    buildIndexScoreKernel(m, "scores", H, D, capacity, ratio, scale, 2);
   });
-  ASSERT_TRUE(compiled);
+  auto selection = compileVector([&](mlir::ModuleOp m) {
+    buildIndexSelectKernel(m, "topk", capacity, K, ratio, 2);
+  });
+  ASSERT_TRUE(scoring && selection);
+  std::vector<float> scratch(size_t(T * indexScoreLanes(capacity)));
   std::vector<int32_t> out(size_t(T * K), 7);
-  std::vector<GmBinding> params = bindParams(q, w, keys, positions, out);
-  params.push_back(constantBinding(*compiled->kernel, 5));
-  run(*compiled, params, {T, T, N});
+  std::vector<GmBinding> params = bindParams(q, w, keys, positions, scratch);
+  params.push_back(constantBinding(*scoring->kernel, 5));
+  run(*scoring, params, {T, T, N});
+  params = bindParams(scratch, positions, out);
+  params.push_back(constantBinding(*selection->kernel, 3));
+  run(*selection, params, {T, T, N});
   for (int64_t t = 0; t < T; ++t) {
     int64_t visible = std::min<int64_t>((positions[t] + 1) / ratio, N);
     std::vector<float> scores;

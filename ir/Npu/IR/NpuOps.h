@@ -32,6 +32,10 @@ struct MoeRoute {
   static constexpr int64_t kSlotsPerRow = kItemBytes, kWeightsPerRow = kItemBytes + 4;
 };
 
+/// f32 lanes per token of the lightning indexer's score scratch (the host allocates it) for at
+/// most `capacity` compressed entries: whole 64-lane repeats.
+inline int64_t indexScoreLanes(int64_t capacity) { return (capacity + 63) / 64 * 64; }
+
 /// What the verifiers check against, read from the module's npu.arch attribute:
 ///   {name = "910b", capacity = {l1 = 524288, ...}, alignment = {l1 = 32, ...},
 ///    cube = ["f32,f32,f32", "bf16,bf16,f32", ...], event_ids = 8}
