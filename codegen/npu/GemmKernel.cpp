@@ -193,9 +193,11 @@ func::FuncOp buildGemmKernel(ModuleOp module, StringRef name, const GemmShape &s
   if (rest > 0)
     chunk(s.c(done), rest, slots[slot], s.c(done > 0 ? 1 : 0));
 
+  bool quantized = shape.outputType.isSignlessInteger(8);
   b.create<FixpipeOp>(loc, s.add(y, s.mul(s.add(s.mul(m0, s.c(yStride)), n0), s.c(outBytes))),
                       l0c, rows, cols, s.c(yStride), s.mul(rowFractals, s.c(16)),
-                      TypeAttr::get(shape.outputType));
+                      TypeAttr::get(shape.outputType), shape.relu ? b.getUnitAttr() : UnitAttr(),
+                      quantized ? b.getF32FloatAttr(shape.outputScale) : FloatAttr());
   b.setInsertionPointToEnd(entry);
   b.create<func::ReturnOp>(loc);
   (void)ctx;

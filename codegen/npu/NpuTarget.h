@@ -41,6 +41,9 @@ struct GemmShape {
   /// Batched (graph.grouped_linear): `batches` products side by side, x [M, batches·K] ·
   /// w [batches·N, K] → y [M, batches·N], batch b on x's and y's b-th column block.
   int64_t batches = 1;
+  /// FixPipe's epilogue: max(y, 0); for an i8 outputType, y · outputScale quantized.
+  bool relu = false;
+  float outputScale = 1.0f;
 };
 
 /// Tile sizes: an output tile is mt x nt (multiples of 16); K moves into L1 in chunks of kt1

@@ -23,6 +23,8 @@ struct Fields {
   fb::Space srcSpace = fb::Space::GM, dstSpace = fb::Space::GM;
   fb::DType dtype = fb::DType::F32, dtype2 = fb::DType::F32, dtype3 = fb::DType::F32;
   fb::Pipe pipe = fb::Pipe::S, pipe2 = fb::Pipe::S;
+  float scale = 1.0f; // FIXPIPE
+  bool relu = false;
 };
 
 class KernelWriter {
@@ -115,7 +117,7 @@ private:
     std::vector<fb::Operand> list(args.begin(), args.end());
     code.push_back(fb::CreateInstr(fbb, op, int16_t(dst), fbb.CreateVectorOfStructs(list),
                                    f.srcSpace, f.dstSpace, f.dtype, f.dtype2, f.dtype3, f.pipe,
-                                   f.pipe2));
+                                   f.pipe2, f.scale, f.relu));
   }
   static fb::Space space(StringRef s) { return fb::Space(int(*parseSpace(s.str()))); }
   static fb::Pipe pipe(StringRef p) {
@@ -240,6 +242,9 @@ private:
           f.dtype3 = fb::DType::F32;
           if (failed(dtype(op, fix.getElementType(), f.dtype)))
             return failure();
+          f.relu = fix.getRelu();
+          if (auto scale = fix.getQuantScale())
+            f.scale = scale->convertToFloat();
           instr(fb::Opcode::FIXPIPE, -1, ops(fix->getOperands()), f);
           return success();
         })

@@ -592,8 +592,12 @@ bool BlockRun::mmad(const fb::Instr &in) {
 
 bool BlockRun::fixpipe(const fb::Instr &in) {
   DType out = DType(in.dtype()), from = DType(in.dtype3());
-  if (from != DType::F32 || (out != DType::F32 && out != DType::BF16 && out != DType::F16))
-    return fail("FIXPIPE converts f32 to f32, bf16 or f16");
+  if (from != DType::F32 ||
+      (out != DType::F32 && out != DType::BF16 && out != DType::F16 && out != DType::S8))
+    return fail("FIXPIPE converts f32 to f32, bf16, f16 or s8 (quantized)");
+  float scale = in.scale();
+  if (!std::isfinite(scale))
+    return fail("FIXPIPE quantization scale must be finite");
   int64_t dst = value(0), src = value(1), m = value(2), n = value(3), dstRow = value(4),
           srcRows = value(5);
   if (m < 0 || n < 0 || m > kMaxDim || n > kMaxDim || srcRows % 16 != 0 || m > srcRows ||
@@ -613,6 +617,13 @@ bool BlockRun::fixpipe(const fb::Instr &in) {
     for (int64_t col = 0; col < n; ++col) {
       float v;
       std::memcpy(&v, pc + ((col / 16) * m1 + r / 16) * 1024 + (r % 16) * 64 + (col % 16) * 4, 4);
+      if (in.relu())
+        v = std::isnan(v) ? v : std::max(v, 0.0f);
+      if (out == DType::S8) { // NaN quantizes to 0
+        float q = std::nearbyint(std::isnan(v) ? 0.0f : v * scale);
+        row[col] = uint8_t(int8_t(std::clamp(q, -128.0f, 127.0f)));
+        continue;
+      }
       storeElement(out, row, uint64_t(col), v);
     }
   }

@@ -964,6 +964,39 @@ TEST_F(NpuKernelTest, DeviceRefusesOtherAbisAndMissingBuffers) {
   EXPECT_NE(error.find("recompile"), std::string::npos) << error;
 }
 
+/// FixPipe's epilogue: ReLU, then int8 quantization (x · scale, nearest even, saturated),
+/// against double-precision products (the f32 sums may round a value at a .5 boundary the
+/// other way: at most 1 apart, and most equal).
+TEST_F(NpuKernelTest, FixpipeReluAndInt8Quantization) {
+  const int64_t M = 20, N = 40, K = 64;
+  const float scale = 9.0f;
+  GemmShape shape{M, N, K, mlir::Float32Type::get(context.get()),
+                  mlir::IntegerType::get(context.get(), 8)};
+  shape.relu = true;
+  shape.outputScale = scale;
+  auto compiled = compileGemm("910b", shape);
+  ASSERT_TRUE(compiled);
+  std::mt19937 rng(29);
+  std::vector<float> x = randomMatrix(M, K, rng), w = randomMatrix(N, K, rng);
+  std::vector<int8_t> y(size_t(M * N), 99);
+  run(*compiled, bindParams(x, w, y));
+  int64_t equal = 0, saturated = 0, zeros = 0;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double sum = 0;
+      for (int64_t k = 0; k < K; ++k)
+        sum += double(x[m * K + k]) * w[n * K + k];
+      double expected = std::clamp(std::nearbyint(std::max(sum, 0.0) * scale), -128.0, 127.0);
+      ASSERT_NEAR(y[m * N + n], expected, 1.0) << m << "," << n;
+      equal += y[m * N + n] == expected;
+      saturated += expected == 127.0;
+      zeros += expected == 0.0;
+    }
+  EXPECT_GT(equal, M * N * 95 / 100);
+  EXPECT_GT(saturated, 0); // the range is exercised: clamped above, ReLU'd to zero
+  EXPECT_GT(zeros, 0);
+}
+
 /// Kernel binaries written by hand, as a corrupt or crafted artifact could hold them: each is
 /// refused with a message, none crashes or hangs.
 TEST(NpuSimulatorTest, CraftedBinariesAreRefused) {

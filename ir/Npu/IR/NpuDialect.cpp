@@ -1,6 +1,8 @@
 #include "ir/Npu/IR/NpuDialect.h"
 #include "ir/Npu/IR/NpuOps.h"
 
+#include <cmath>
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -335,6 +337,18 @@ LogicalResult VReduceOp::verify() {
   if (getKind() == "argmax" && !getElementType().isF32())
     return emitOpError() << "argmax reduces f32 lanes";
   return verifyVector(*this, {"sum", "max", "argmax"}, 1);
+}
+
+LogicalResult FixpipeOp::verify() {
+  Type t = getElementType();
+  bool quantized = t.isSignlessInteger(8);
+  if (!t.isF32() && !t.isBF16() && !t.isF16() && !quantized)
+    return emitOpError() << "writes f32, bf16, f16 or i8 (quantized), not " << t;
+  if (quantized != bool(getQuantScale()))
+    return emitOpError() << "quantizes (quantScale) exactly when it writes i8";
+  if (getQuantScale() && !std::isfinite(getQuantScale()->convertToFloat()))
+    return emitOpError() << "needs a finite quantScale";
+  return success();
 }
 
 LogicalResult LoadScalarOp::verify() {

@@ -106,9 +106,14 @@ def Npu_MmadOp : Npu_Op<"mmad"> {
 
 def Npu_FixpipeOp : Npu_Op<"fixpipe"> {
   let summary = "L0C NZ tile → GM rows (NZ→ND), f32 converted to `elementType`";
+  let description = [{
+    On the way: max(x, 0) with `relu`; quantization to i8 (`elementType` i8) as x ·
+    `quantScale` rounded to nearest even and saturated.
+  }];
   let arguments = (ins Index:$dst, Index:$src, Index:$m, Index:$n, Index:$dstRow, Index:$srcRows,
-                       TypeAttr:$elementType);
+                       TypeAttr:$elementType, UnitAttr:$relu, OptionalAttr<F32Attr>:$quantScale);
   let assemblyFormat = "$dst `,` $src `,` $m `,` $n `,` $dstRow `,` $srcRows attr-dict";
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

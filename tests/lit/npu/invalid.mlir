@@ -121,3 +121,20 @@ func.func @vector_type(%a: index) {
   npu.vreduce "sum" %a, %a, %r {elementType = i32, blockStrides = array<i64: 1>, repeatStrides = array<i64: 8>}
   return
 }
+
+// -----
+
+// FixPipe quantizes exactly when it writes i8.
+func.func @fixpipe_quantization(%y: index, %c: index, %n: index) {
+  // expected-error @+1 {{quantizes (quantScale) exactly when it writes i8}}
+  npu.fixpipe %y, %c, %n, %n, %n, %n {elementType = i8}
+  return
+}
+
+// -----
+
+func.func @fixpipe_type(%y: index, %c: index, %n: index) {
+  // expected-error @+1 {{writes f32, bf16, f16 or i8 (quantized), not i32}}
+  npu.fixpipe %y, %c, %n, %n, %n, %n {elementType = i32, quantScale = 2.0 : f32}
+  return
+}
