@@ -134,7 +134,7 @@ func.func @fixpipe_quantization(%y: index, %c: index, %n: index) {
 // -----
 
 func.func @fixpipe_type(%y: index, %c: index, %n: index) {
-  // expected-error @+1 {{writes f32, bf16, f16 or i8 (quantized), not i32}}
+  // expected-error @+1 {{writes f32, bf16, f16 or i8 (quantized), not 'i32'}}
   npu.fixpipe %y, %c, %n, %n, %n, %n {elementType = i32, quantScale = 2.0 : f32}
   return
 }
