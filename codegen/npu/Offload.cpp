@@ -16,6 +16,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/ADT/bit.h"
 
 #include <flatbuffers/flatbuffers.h>
 
@@ -78,104 +80,143 @@ void dropScale(MutableOperandRange scale) {
     old.getDefiningOp()->erase();
 }
 
-} // namespace
+/// What the kernel cache keys start with.
+enum class Kind : int64_t {
+  Gemm, RmsNorm, Rope, Swiglu, Attention, KvRing, Hadamard, Embedding, KvAppend, CompressorPool,
+  IndexScores, IndexTopk, HcMix, HcPost, HcExpand, Gate, MoeRoute, MoeSwiglu, MoeCombine
+};
 
-FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t maxSeqLen) {
-  MLIRContext *context = module.getContext();
-  OffloadPlan plan;
-  plan.kernels = ModuleOp::create(module.getLoc());
-  setModuleArch(*plan.kernels, arch);
-  std::map<std::pair<int64_t, int64_t>, int32_t> kernelOf; // (N, K) → index
-  int32_t kernels = 0; // kernels built so far: the next one's index
-  Builder b(context);
+/// A double in a cache key: the f32 a kernel embeds.
+int64_t keyOf(double value) { return int64_t(llvm::bit_cast<uint32_t>(float(value))); }
 
-  SmallVector<graph::LinearOp> linears;
-  module.walk([&](graph::LinearOp op) { linears.push_back(op); });
-  for (graph::LinearOp linear : linears) {
-    auto precision = linear->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
+/// The offload of one module: one method per op kind, kernels built once per (kind, sizes).
+class Offloader {
+public:
+  Offloader(ModuleOp module, const Arch &arch, int64_t maxSeqLen, OffloadPlan &plan)
+      : module(module), arch(arch), maxSeqLen(maxSeqLen), plan(plan), b(module.getContext()),
+        f32(b.getF32Type()) {}
+
+  void run() {
+    // Collected first: offloading rewrites weight operands (their defining ops go).
+    SmallVector<Operation *> ops;
+    module.walk([&](Operation *op) {
+      if (isa<graph::LinearOp, graph::GroupedLinearOp, graph::RmsNormOp, graph::RopeOp,
+              graph::SwigluOp, graph::SparseAttentionOp, graph::HadamardOp, graph::EmbeddingOp,
+              graph::KvAppendOp, graph::CompressorOp, graph::IndexTopkOp, graph::HcPreOp,
+              graph::HcHeadOp, graph::HcPostOp, graph::HcExpandOp, graph::MoeGateOp,
+              graph::MoeExpertsOp>(op))
+        ops.push_back(op);
+    });
+    for (Operation *op : ops)
+      llvm::TypeSwitch<Operation *>(op)
+          .Case<graph::LinearOp, graph::GroupedLinearOp, graph::RmsNormOp, graph::RopeOp,
+                graph::SwigluOp, graph::SparseAttentionOp, graph::HadamardOp,
+                graph::EmbeddingOp, graph::KvAppendOp, graph::CompressorOp, graph::IndexTopkOp,
+                graph::HcPostOp, graph::HcExpandOp, graph::MoeGateOp, graph::MoeExpertsOp>(
+              [&](auto concrete) { offload(concrete); })
+          .Case<graph::HcPreOp, graph::HcHeadOp>([&](auto hc) { offloadHcMix(hc); });
+  }
+
+private:
+  ModuleOp module;
+  const Arch &arch;
+  int64_t maxSeqLen;
+  OffloadPlan &plan;
+  Builder b;
+  Type f32;
+  std::map<std::vector<int64_t>, int32_t> kernelOf;
+
+  /// Kernel `kind` for `sizes`, built (named prefix + its index) the first time.
+  int32_t kernel(Kind kind, std::vector<int64_t> sizes, StringRef prefix,
+                 const std::function<void(StringRef)> &build) {
+    sizes.insert(sizes.begin(), int64_t(kind));
+    auto [at, added] = kernelOf.try_emplace(sizes, int32_t(kernelOf.size()));
+    if (added)
+      build(prefix.str() + std::to_string(at->second));
+    return at->second;
+  }
+  /// The f32 GEMM kernel of N x K weights (decode-sized tiles, M per launch), batched or over
+  /// MoE experts; none when no tiling fits. Tiles are chosen for M up to 16 rows: a prefill
+  /// re-reads each weight tile once per 16 rows (mostly L2 hits).
+  std::optional<int32_t> gemm(int64_t n, int64_t k, int64_t batches = 1, int64_t experts = 0) {
+    GemmShape shape{16, n, k, f32, f32, /*dynamicM=*/true, experts, batches};
+    GemmTiling tiling = chooseGemmTiling(arch, shape);
+    if (!checkGemmTiling(arch, shape, tiling).empty())
+      return std::nullopt;
+    std::string name = "gemm_" + std::to_string(n) + "x" + std::to_string(k) +
+                       (batches > 1 ? "x" + std::to_string(batches) : "") +
+                       (experts ? "_experts" : "") + "_";
+    return kernel(Kind::Gemm, {n, k, batches, experts}, name, [&](StringRef kernelName) {
+      buildGemmKernel(*plan.kernels, kernelName, shape, tiling);
+    });
+  }
+  void launch(Operation *op, int32_t kernelIndex, StringRef site) {
+    op->setAttr(kLaunchAttr, b.getI32IntegerAttr(kernelIndex));
+    ++plan.launchSites[site.str()];
+  }
+  void launch(Operation *op, ArrayRef<int32_t> program, StringRef site) {
+    op->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
+    ++plan.launchSites[site.str()];
+  }
+  /// Whether `op`'s products may run on decoded f32 weights (no activation quantization).
+  static bool dequantized(Operation *op) {
+    auto precision = op->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
+    return precision && !precision.quantizesActivations();
+  }
+  int64_t vectorCores() const { return arch.vectorCores; }
+
+  void offload(graph::LinearOp linear) {
     graph::ParamOp param = paramOf(module, linear.getWeight());
     auto weightType = cast<RankedTensorType>(linear.getWeight().getType());
-    if (!precision || precision.quantizesActivations() || !param || weightType.getRank() != 2 ||
+    if (!dequantized(linear) || !param || weightType.getRank() != 2 ||
         isa<Float4E2M1FNType>(weightType.getElementType()))
-      continue; // counted with the host's GEMMs below
-    int64_t n = weightType.getDimSize(0), k = weightType.getDimSize(1);
-    auto [at, added] = kernelOf.try_emplace({n, k}, kernels);
-    if (added) {
-      ++kernels;
-      // Tiles chosen for decode (M up to 16 rows); a prefill re-reads each weight tile once
-      // per 16 rows (mostly L2 hits). Per-M kernel variants are future work.
-      GemmShape shape{16, n, k, b.getF32Type(), b.getF32Type(), /*dynamicM=*/true};
-      GemmTiling tiling = chooseGemmTiling(arch, shape);
-      if (std::string problem = checkGemmTiling(arch, shape, tiling); !problem.empty())
-        return linear.emitOpError() << "no NPU GEMM for its " << n << "x" << k
-                                    << " weight: " << problem;
-      buildGemmKernel(*plan.kernels, "gemm_" + std::to_string(n) + "x" + std::to_string(k),
-                      shape, tiling);
-    }
+      return;
+    std::optional<int32_t> k = gemm(weightType.getDimSize(0), weightType.getDimSize(1));
+    if (!k)
+      return;
     // The weight as the cube reads it, no scale: the f32 copy carries it.
     readDecodedCopy(module, linear.getWeightMutable(), param);
     dropScale(linear.getScaleMutable());
     multipliesDecodedWeights(linear);
-    linear->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
-    ++plan.launchSites["GEMM"];
+    launch(linear, *k, "GEMM");
   }
-  // Grouped linears (V4's wo_a): one batched GEMM kernel, weights decoded to f32 likewise.
-  std::map<std::tuple<int64_t, int64_t, int64_t>, int32_t> batchedKernelOf;
-  SmallVector<graph::GroupedLinearOp> groupedLinears;
-  module.walk([&](graph::GroupedLinearOp op) { groupedLinears.push_back(op); });
-  for (graph::GroupedLinearOp grouped : groupedLinears) {
-    auto precision = grouped->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
+
+  /// V4's wo_a: one batched GEMM.
+  void offload(graph::GroupedLinearOp grouped) {
     graph::ParamOp param = paramOf(module, grouped.getWeight());
     auto weightType = cast<RankedTensorType>(grouped.getWeight().getType());
     int64_t groups = grouped.getGroups();
-    if (!precision || precision.quantizesActivations() || !param || weightType.getRank() != 2 ||
-        groups < 1 || weightType.getDimSize(0) % groups != 0)
-      continue;
-    int64_t n = weightType.getDimSize(0) / groups, k = weightType.getDimSize(1);
-    GemmShape shape{16, n, k, b.getF32Type(), b.getF32Type(), true, 0, groups};
-    GemmTiling tiling = chooseGemmTiling(arch, shape);
-    if (!checkGemmTiling(arch, shape, tiling).empty())
-      continue;
-    auto [at, added] = batchedKernelOf.try_emplace({groups, n, k}, kernels);
-    if (added) {
-      ++kernels;
-      buildGemmKernel(*plan.kernels, "batched_gemm_" + std::to_string(at->second), shape, tiling);
-    }
+    if (!dequantized(grouped) || !param || weightType.getRank() != 2 || groups < 1 ||
+        weightType.getDimSize(0) % groups != 0)
+      return;
+    std::optional<int32_t> k = gemm(weightType.getDimSize(0) / groups, weightType.getDimSize(1), groups);
+    if (!k)
+      return;
     readDecodedCopy(module, grouped.getWeightMutable(), param);
     dropScale(grouped.getScaleMutable());
     multipliesDecodedWeights(grouped);
-    grouped->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
-    ++plan.launchSites["GEMM"];
+    launch(grouped, *k, "GEMM");
   }
-  // RMS norms whose rows fit the vector kernel, weights decoded to f32 like the linears'.
-  std::map<std::tuple<int64_t, bool, double>, int32_t> normKernelOf; // (width, weighted, eps)
-  SmallVector<graph::RmsNormOp> norms;
-  module.walk([&](graph::RmsNormOp op) { norms.push_back(op); });
-  for (graph::RmsNormOp norm : norms) {
+
+  void offload(graph::RmsNormOp norm) {
     int64_t width = cast<RankedTensorType>(norm.getType()).getShape().back();
     graph::ParamOp param = norm.getWeight() ? paramOf(module, norm.getWeight()) : graph::ParamOp();
     if (!rmsNormFitsVectorKernel(width) || (norm.getWeight() && !param))
-      continue;
+      return;
     bool weighted = bool(param);
     double eps = norm.getEps().convertToDouble();
-    auto [at, added] = normKernelOf.try_emplace({width, weighted, eps}, kernels);
-    if (added) {
-      ++kernels;
-      buildRmsNormKernel(*plan.kernels,
-                         "rms_norm_" + std::to_string(width) + (weighted ? "_w" : "") + "_" +
-                             std::to_string(at->second),
-                         width, weighted, eps, arch.vectorCores);
-    }
-    if (weighted)
+    int32_t k = kernel(Kind::RmsNorm, {width, weighted, keyOf(eps)},
+                       "rms_norm_" + std::to_string(width) + (weighted ? "_w_" : "_"),
+                       [&](StringRef name) {
+                         buildRmsNormKernel(*plan.kernels, name, width, weighted, eps,
+                                            vectorCores());
+                       });
+    if (weighted) // decoded to f32 like the linears' weights
       readDecodedCopy(module, norm.getWeightMutable()[0], param);
-    norm->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
-    ++plan.launchSites["RMSNorm"];
+    launch(norm, k, "RMSNorm");
   }
-  // RoPE on rows whose rotated channels fit the kernel; positions read per token.
-  std::map<std::tuple<int64_t, int64_t, const void *, bool>, int32_t> ropeKernelOf; // rope attr uniqued
-  SmallVector<graph::RopeOp> ropes;
-  module.walk([&](graph::RopeOp op) { ropes.push_back(op); });
-  for (graph::RopeOp rope : ropes) {
+
+  void offload(graph::RopeOp rope) {
     ArrayRef<int64_t> shape = cast<RankedTensorType>(rope.getType()).getShape();
     int64_t width = shape.back(), heads = 1;
     for (int64_t dim : shape.drop_front().drop_back())
@@ -183,54 +224,35 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     graph::RopeAttr attr = rope.getRope();
     if (shape.size() < 2 || ShapedType::isDynamicShape(shape.drop_front()) ||
         !ropeFitsVectorKernel(width, attr.getDim()))
-      continue;
-    auto [at, added] = ropeKernelOf.try_emplace(
-        {width, heads, attr.getAsOpaquePointer(), rope.getInverse()}, kernels);
-    if (added) {
-      ++kernels;
-      std::vector<float> freqs =
-          reference::ropeInvFreqs(attr.getDim(), attr.theta(), attr.yarnFactor(),
-                                  attr.getYarnOriginal(), attr.betaFast(), attr.betaSlow());
-      buildRopeKernel(*plan.kernels, "rope_" + std::to_string(at->second), heads, width, freqs,
-                      rope.getInverse(), arch.vectorCores);
-    }
-    rope->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
-    ++plan.launchSites["RoPE"];
+      return;
+    // The rope attribute is uniqued: its address stands for its frequencies.
+    auto attrKey = int64_t(reinterpret_cast<intptr_t>(attr.getAsOpaquePointer()));
+    launch(rope,
+           kernel(Kind::Rope, {width, heads, attrKey, rope.getInverse()}, "rope_",
+                  [&](StringRef name) {
+                    std::vector<float> freqs = reference::ropeInvFreqs(
+                        attr.getDim(), attr.theta(), attr.yarnFactor(), attr.getYarnOriginal(),
+                        attr.betaFast(), attr.betaSlow());
+                    buildRopeKernel(*plan.kernels, name, heads, width, freqs, rope.getInverse(),
+                                    vectorCores());
+                  }),
+           "RoPE");
   }
-  // SwiGLU on rows that fit the kernel.
-  std::map<std::pair<int64_t, double>, int32_t> swigluKernelOf;
-  SmallVector<graph::SwigluOp> swiglus;
-  module.walk([&](graph::SwigluOp op) { swiglus.push_back(op); });
-  for (graph::SwigluOp swiglu : swiglus) {
+
+  void offload(graph::SwigluOp swiglu) {
     auto type = cast<RankedTensorType>(swiglu.getType());
     int64_t width = type.getShape().back();
     double limit = swiglu.getLimit().convertToDouble();
     if (type.getRank() != 2 || !swigluFitsVectorKernel(width))
-      continue;
-    auto [at, added] = swigluKernelOf.try_emplace({width, limit}, kernels);
-    if (added) {
-      ++kernels;
-      buildSwigluKernel(*plan.kernels, "swiglu_" + std::to_string(at->second), width, limit,
-                        arch.vectorCores);
-    }
-    swiglu->setAttr(kLaunchAttr, b.getI32IntegerAttr(at->second));
-    ++plan.launchSites["SwiGLU"];
+      return;
+    launch(swiglu, kernel(Kind::Swiglu, {width, keyOf(limit)}, "swiglu_", [&](StringRef name) {
+             buildSwigluKernel(*plan.kernels, name, width, limit, vectorCores());
+           }),
+           "SwiGLU");
   }
-  // Kernels of op sequences (attention, MoE), built once per (kind, sizes...).
-  std::map<std::vector<int64_t>, int32_t> sequenceKernelOf;
-  auto sequenceKernel = [&](std::vector<int64_t> key, StringRef prefix,
-                            const std::function<void(StringRef)> &build) {
-    auto [at, added] = sequenceKernelOf.try_emplace(key, kernels);
-    if (added) {
-      ++kernels;
-      build(prefix.str() + std::to_string(at->second));
-    }
-    return at->second;
-  };
-  // Attention whose candidates fit the kernel: attention, then the ring update.
-  SmallVector<graph::SparseAttentionOp> attentions;
-  module.walk([&](graph::SparseAttentionOp op) { attentions.push_back(op); });
-  for (graph::SparseAttentionOp attention : attentions) {
+
+  /// Attention whose candidates fit the kernel: attention, then the ring update.
+  void offload(graph::SparseAttentionOp attention) {
     auto qType = cast<RankedTensorType>(attention.getQueries().getType());
     AttentionShape shape;
     shape.heads = qType.getDimSize(1);
@@ -246,211 +268,185 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
       shape.entries = maxSeqLen / std::max<int64_t>(shape.ratio, 1);
     }
     if (ShapedType::isDynamic(shape.entries) || !attentionFitsVectorKernel(shape))
-      continue;
-    std::vector<int64_t> key = {0,           shape.heads, shape.headDim,       shape.window,
-                                shape.ratio, shape.entries, int64_t(shape.compressed),
-                                int64_t(std::llround(shape.scale * 1e9))};
-    SmallVector<int32_t> program = {
-        sequenceKernel(key, "attention_",
-                       [&](StringRef name) {
-                         buildAttentionKernel(*plan.kernels, name, shape, arch.vectorCores);
-                       }),
-        sequenceKernel({1, shape.headDim, shape.window}, "kv_ring_", [&](StringRef name) {
-          buildRingUpdateKernel(*plan.kernels, name, shape.headDim, shape.window,
-                                arch.vectorCores);
-        })};
-    attention->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
-    ++plan.launchSites["attention"];
-  }
-  // Hadamard rotations, embeddings and compressed-cache appends: one vector kernel each.
-  module.walk([&](Operation *op) {
-    int32_t kernel = -1;
-    if (auto hadamard = dyn_cast<graph::HadamardOp>(op)) {
-      int64_t width = cast<RankedTensorType>(hadamard.getType()).getShape().back();
-      if (hadamardFitsVectorKernel(width))
-        kernel = sequenceKernel({60, width}, "hadamard_", [&](StringRef name) {
-          buildHadamardKernel(*plan.kernels, name, width, arch.vectorCores);
-        });
-    } else if (auto embedding = dyn_cast<graph::EmbeddingOp>(op)) {
-      auto table = cast<RankedTensorType>(embedding.getTable().getType());
-      int64_t vocab = table.getDimSize(0), width = table.getDimSize(1);
-      int64_t tokenBytes = cast<RankedTensorType>(embedding.getTokens().getType())
-                               .getElementTypeBitWidth() / 8;
-      graph::ParamOp param = paramOf(module, embedding.getTable());
-      if (param && rowsFit(width, 1, kUbRowBudget)) {
-        kernel = sequenceKernel({61, vocab, width, tokenBytes}, "embedding_", [&](StringRef name) {
-          buildEmbeddingKernel(*plan.kernels, name, vocab, width, tokenBytes, arch.vectorCores);
-        });
-        readDecodedCopy(module, embedding.getTableMutable(), param);
-      }
-    } else if (auto append = dyn_cast<graph::KvAppendOp>(op)) {
-      auto cache = module.lookupSymbol<graph::StateOp>(append.getCacheAttr());
-      auto per = cache ? cache->getAttrOfType<IntegerAttr>("tokens_per_entry") : IntegerAttr();
-      int64_t width = cast<RankedTensorType>(append.getType()).getDimSize(1);
-      // The memory plan sizes the cache alike (one entry per tokens_per_entry tokens).
-      int64_t capacity = maxSeqLen / (per ? per.getInt() : 1);
-      if (cache && rowsFit(width, 1, kUbRowBudget))
-        kernel = sequenceKernel({62, width, capacity}, "kv_append_", [&](StringRef name) {
-          buildKvAppendKernel(*plan.kernels, name, width, capacity, arch.vectorCores);
-        });
-    }
-    if (kernel < 0)
       return;
-    op->setAttr(kLaunchAttr, b.getI32IntegerAttr(kernel));
-    ++plan.launchSites[op->getName().stripDialect().str()];
-  });
-  // Compressors whose pending rows fit: the kv and gate GEMMs on the cube, pooling on a vector
-  // core.
-  SmallVector<graph::CompressorOp> compressors;
-  module.walk([&](graph::CompressorOp op) { compressors.push_back(op); });
-  for (graph::CompressorOp compressor : compressors) {
+    launch(attention,
+           {kernel(Kind::Attention,
+                   {shape.heads, shape.headDim, shape.window, shape.ratio, shape.entries,
+                    int64_t(shape.compressed), keyOf(shape.scale)},
+                   "attention_",
+                   [&](StringRef name) {
+                     buildAttentionKernel(*plan.kernels, name, shape, vectorCores());
+                   }),
+            kernel(Kind::KvRing, {shape.headDim, shape.window}, "kv_ring_",
+                   [&](StringRef name) {
+                     buildRingUpdateKernel(*plan.kernels, name, shape.headDim, shape.window,
+                                           vectorCores());
+                   })},
+           "attention");
+  }
+
+  void offload(graph::HadamardOp hadamard) {
+    int64_t width = cast<RankedTensorType>(hadamard.getType()).getShape().back();
+    if (!hadamardFitsVectorKernel(width))
+      return;
+    launch(hadamard, kernel(Kind::Hadamard, {width}, "hadamard_", [&](StringRef name) {
+             buildHadamardKernel(*plan.kernels, name, width, vectorCores());
+           }),
+           "hadamard");
+  }
+
+  void offload(graph::EmbeddingOp embedding) {
+    auto table = cast<RankedTensorType>(embedding.getTable().getType());
+    int64_t vocab = table.getDimSize(0), width = table.getDimSize(1);
+    int64_t tokenBytes =
+        cast<RankedTensorType>(embedding.getTokens().getType()).getElementTypeBitWidth() / 8;
+    graph::ParamOp param = paramOf(module, embedding.getTable());
+    if (!param || !rowsFit(width, 1, kUbRowBudget))
+      return;
+    int32_t k = kernel(Kind::Embedding, {vocab, width, tokenBytes}, "embedding_",
+                       [&](StringRef name) {
+                         buildEmbeddingKernel(*plan.kernels, name, vocab, width, tokenBytes,
+                                              vectorCores());
+                       });
+    readDecodedCopy(module, embedding.getTableMutable(), param);
+    launch(embedding, k, "embedding");
+  }
+
+  void offload(graph::KvAppendOp append) {
+    auto cache = module.lookupSymbol<graph::StateOp>(append.getCacheAttr());
+    auto per = cache ? cache->getAttrOfType<IntegerAttr>("tokens_per_entry") : IntegerAttr();
+    int64_t width = cast<RankedTensorType>(append.getType()).getDimSize(1);
+    // The memory plan sizes the cache alike (one entry per tokens_per_entry tokens).
+    int64_t capacity = maxSeqLen / (per ? per.getInt() : 1);
+    if (!cache || !rowsFit(width, 1, kUbRowBudget))
+      return;
+    launch(append, kernel(Kind::KvAppend, {width, capacity}, "kv_append_", [&](StringRef name) {
+             buildKvAppendKernel(*plan.kernels, name, width, capacity, vectorCores());
+           }),
+           "kv_append");
+  }
+
+  /// Compressors whose pending rows fit: the kv and gate GEMMs on the cube, pooling on a
+  /// vector core.
+  void offload(graph::CompressorOp compressor) {
     auto wType = cast<RankedTensorType>(compressor.getWkv().getType());
     int64_t width = wType.getDimSize(0), depth = wType.getDimSize(1);
     int64_t ratio = compressor.getRatio();
     bool overlap = compressor.getOverlap();
     graph::ParamOp wkv = paramOf(module, compressor.getWkv()),
                    wgate = paramOf(module, compressor.getWgate());
-    GemmShape shape{16, width, depth, b.getF32Type(), b.getF32Type(), true};
-    GemmTiling tiling = chooseGemmTiling(arch, shape);
-    if (!wkv || !wgate || !compressorFitsVectorKernel(ratio, width, overlap) ||
-        !checkGemmTiling(arch, shape, tiling).empty())
-      continue;
-    SmallVector<int32_t> program = {
-        sequenceKernel({40, width, depth}, "compressor_gemm_",
-                       [&](StringRef name) {
-                         buildGemmKernel(*plan.kernels, name, shape, tiling);
-                       }),
-        sequenceKernel({41, ratio, width, overlap}, "compressor_pool_", [&](StringRef name) {
-          buildCompressorPoolKernel(*plan.kernels, name, ratio, width, overlap);
-        })};
+    if (!wkv || !wgate || !compressorFitsVectorKernel(ratio, width, overlap))
+      return;
+    std::optional<int32_t> products = gemm(width, depth);
+    if (!products)
+      return;
+    int32_t pool = kernel(Kind::CompressorPool, {ratio, width, overlap}, "compressor_pool_",
+                          [&](StringRef name) {
+                            buildCompressorPoolKernel(*plan.kernels, name, ratio, width, overlap);
+                          });
     readDecodedCopy(module, compressor.getWkvMutable(), wkv);
     readDecodedCopy(module, compressor.getWgateMutable(), wgate);
-    compressor->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
-    ++plan.launchSites["compressor"];
+    launch(compressor, {*products, pool}, "compressor");
   }
-  // The lightning indexer, for caches of at most maxSeqLen / ratio entries.
-  SmallVector<graph::IndexTopkOp> indexers;
-  module.walk([&](graph::IndexTopkOp op) { indexers.push_back(op); });
-  for (graph::IndexTopkOp indexer : indexers) {
+
+  /// The lightning indexer, for caches of at most maxSeqLen / ratio entries.
+  void offload(graph::IndexTopkOp indexer) {
     auto qType = cast<RankedTensorType>(indexer.getQueries().getType());
     int64_t heads = qType.getDimSize(1), dim = qType.getDimSize(2), topk = indexer.getTopk();
     int64_t ratio = indexer.getRatio(), capacity = maxSeqLen / std::max<int64_t>(ratio, 1);
     double scale = indexer.getScale().convertToDouble();
     if (!indexTopkFitsVectorKernel(heads, dim, capacity))
-      continue;
-    SmallVector<int32_t> program = {
-        sequenceKernel({30, heads, dim, capacity, ratio, int64_t(std::llround(scale * 1e9))},
-                       "index_scores_",
-                       [&](StringRef name) {
-                         buildIndexScoreKernel(*plan.kernels, name, heads, dim, capacity, ratio,
-                                               scale, arch.vectorCores);
-                       }),
-        sequenceKernel({31, capacity, topk, ratio}, "index_topk_", [&](StringRef name) {
-          buildIndexSelectKernel(*plan.kernels, name, capacity, topk, ratio, arch.vectorCores);
-        })};
-    indexer->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
-    ++plan.launchSites["indexer"];
-  }
-  // mHC: the mixes' GEMM and the vector kernel (pre, head), post and expand on the vector cores.
-  module.walk([&](Operation *op) {
-    auto streamsType = [](Value v) { return cast<RankedTensorType>(v.getType()); };
-    RankedTensorType type;
-    if (auto pre = dyn_cast<graph::HcPreOp>(op))
-      type = streamsType(pre.getStreams());
-    else if (auto head = dyn_cast<graph::HcHeadOp>(op))
-      type = streamsType(head.getStreams());
-    else if (auto post = dyn_cast<graph::HcPostOp>(op))
-      type = streamsType(post.getStreams());
-    else if (auto expand = dyn_cast<graph::HcExpandOp>(op))
-      type = streamsType(expand.getResult());
-    else
       return;
+    launch(indexer,
+           {kernel(Kind::IndexScores, {heads, dim, capacity, ratio, keyOf(scale)},
+                   "index_scores_",
+                   [&](StringRef name) {
+                     buildIndexScoreKernel(*plan.kernels, name, heads, dim, capacity, ratio,
+                                           scale, vectorCores());
+                   }),
+            kernel(Kind::IndexTopk, {capacity, topk, ratio}, "index_topk_",
+                   [&](StringRef name) {
+                     buildIndexSelectKernel(*plan.kernels, name, capacity, topk, ratio,
+                                            vectorCores());
+                   })},
+           "indexer");
+  }
+
+  /// hc_pre / hc_head: the mixes' GEMM on the cube, then the vector kernel.
+  template <typename Op> void offloadHcMix(Op hc) {
+    constexpr bool head = std::is_same_v<Op, graph::HcHeadOp>;
+    auto type = cast<RankedTensorType>(hc.getStreams().getType());
+    int64_t n = type.getDimSize(1), width = type.getDimSize(2);
+    int64_t mixCount = cast<RankedTensorType>(hc.getFn().getType()).getDimSize(0);
+    int64_t iters = 0;
+    if constexpr (!head)
+      iters = hc.getSinkhornIters();
+    double hcEps = hc.getHcEps().convertToDouble(), normEps = hc.getNormEps().convertToDouble();
+    if (!hcFitsVectorKernel(n, width) || !paramOf(module, hc.getFn()))
+      return;
+    std::optional<int32_t> mixes = gemm(mixCount, n * width);
+    if (!mixes)
+      return;
+    launch(hc,
+           {*mixes, kernel(Kind::HcMix, {n, width, head, iters, keyOf(hcEps), keyOf(normEps)},
+                           head ? "hc_head_" : "hc_pre_",
+                           [&](StringRef name) {
+                             buildHcMixKernel(*plan.kernels, name, n, width, head, iters, hcEps,
+                                              normEps, vectorCores());
+                           })},
+           "mHC");
+  }
+
+  void offload(graph::HcPostOp post) { offloadHcRows(post, post.getStreams(), true); }
+  void offload(graph::HcExpandOp expand) { offloadHcRows(expand, expand.getResult(), false); }
+  /// hc_post and hc_expand: one vector kernel each.
+  void offloadHcRows(Operation *op, Value streams, bool post) {
+    auto type = cast<RankedTensorType>(streams.getType());
     int64_t n = type.getDimSize(1), width = type.getDimSize(2);
     if (!hcFitsVectorKernel(n, width))
       return;
-    if (isa<graph::HcPostOp, graph::HcExpandOp>(op)) { // one vector kernel each
-      bool post = isa<graph::HcPostOp>(op);
-      auto build = post ? buildHcPostKernel : buildHcExpandKernel;
-      op->setAttr(kLaunchAttr, b.getI32IntegerAttr(sequenceKernel(
-                                   {post ? 20 : 21, n, width}, post ? "hc_post_" : "hc_expand_",
-                                   [&](StringRef name) {
-                                     build(*plan.kernels, name, n, width, arch.vectorCores);
-                                   })));
-      ++plan.launchSites["mHC"];
-      return;
-    }
-    auto pre = dyn_cast<graph::HcPreOp>(op);
-    auto head = dyn_cast<graph::HcHeadOp>(op);
-    Value fn = pre ? pre.getFn() : head.getFn();
-    int64_t mixCount = cast<RankedTensorType>(fn.getType()).getDimSize(0);
-    int64_t iters = pre ? pre.getSinkhornIters() : 0;
-    double hcEps = (pre ? pre.getHcEps() : head.getHcEps()).convertToDouble();
-    double normEps = (pre ? pre.getNormEps() : head.getNormEps()).convertToDouble();
-    GemmShape mixes{16, mixCount, n * width, b.getF32Type(), b.getF32Type(), true};
-    GemmTiling tiling = chooseGemmTiling(arch, mixes);
-    if (!paramOf(module, fn) || !checkGemmTiling(arch, mixes, tiling).empty())
-      return;
-    SmallVector<int32_t> program = {
-        sequenceKernel({22, mixCount, n * width}, "hc_mixes_",
-                       [&](StringRef name) {
-                         buildGemmKernel(*plan.kernels, name, mixes, tiling);
-                       }),
-        sequenceKernel({23, n, width, bool(head), iters, int64_t(std::llround(hcEps * 1e12)),
-                        int64_t(std::llround(normEps * 1e12))},
-                       head ? "hc_head_" : "hc_pre_", [&](StringRef name) {
-                         buildHcMixKernel(*plan.kernels, name, n, width, bool(head), iters,
-                                          hcEps, normEps, arch.vectorCores);
-                       })};
-    op->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
-    ++plan.launchSites["mHC"];
-  });
-  // Routers: the gate GEMM on the cube, scores and top-k (or hash ids) on the vector cores.
-  SmallVector<graph::MoeGateOp> gates;
-  module.walk([&](graph::MoeGateOp op) { gates.push_back(op); });
-  for (graph::MoeGateOp gate : gates) {
+    auto build = post ? buildHcPostKernel : buildHcExpandKernel;
+    launch(op,
+           kernel(post ? Kind::HcPost : Kind::HcExpand, {n, width},
+                  post ? "hc_post_" : "hc_expand_",
+                  [&](StringRef name) { build(*plan.kernels, name, n, width, vectorCores()); }),
+           "mHC");
+  }
+
+  /// Routers: the gate GEMM on the cube, scores and top-k (or hash ids) on the vector cores.
+  void offload(graph::MoeGateOp gate) {
     auto gateType = cast<RankedTensorType>(gate.getGate().getType());
     int64_t experts = gateType.getDimSize(0), depth = gateType.getDimSize(1), topk = gate.getTopk();
     graph::ParamOp param = paramOf(module, gate.getGate());
-    GemmShape shape{16, experts, depth, b.getF32Type(), b.getF32Type(), true};
-    GemmTiling tiling = chooseGemmTiling(arch, shape);
-    if (!param || !gateFitsVectorKernel(experts, topk) ||
-        !checkGemmTiling(arch, shape, tiling).empty())
-      continue;
+    if (!param || !gateFitsVectorKernel(experts, topk))
+      return;
+    std::optional<int32_t> logits = gemm(experts, depth);
+    if (!logits)
+      return;
     auto bytesOf = [](Value v) {
-      auto type = cast<RankedTensorType>(v.getType());
-      return int64_t(type.getElementTypeBitWidth() / 8);
+      return int64_t(cast<RankedTensorType>(v.getType()).getElementTypeBitWidth() / 8);
     };
-    bool hashed = bool(gate.getTid2eid());
+    bool hashed = bool(gate.getTid2eid()), biased = bool(gate.getBias());
     int64_t idBytes = hashed ? bytesOf(gate.getTid2eid()) : 0;
     int64_t tableBytes =
         hashed ? cast<RankedTensorType>(gate.getTid2eid().getType()).getNumElements() * idBytes : 0;
     int64_t tokenBytes = hashed ? bytesOf(gate.getTokens()) : 0;
     double routeScale = gate.getRouteScale().convertToDouble();
-    SmallVector<int32_t> program = {
-        sequenceKernel({50, experts, depth}, "gate_gemm_",
-                       [&](StringRef name) {
-                         buildGemmKernel(*plan.kernels, name, shape, tiling);
-                       }),
-        sequenceKernel({51, experts, topk, int64_t(std::llround(routeScale * 1e9)),
-                        bool(gate.getBias()), idBytes, tableBytes, tokenBytes},
-                       "gate_", [&](StringRef name) {
-                         buildMoeGateKernel(*plan.kernels, name, experts, topk, routeScale,
-                                            bool(gate.getBias()), idBytes, tableBytes, tokenBytes,
-                                            arch.vectorCores);
-                       })};
+    int32_t route = kernel(Kind::Gate,
+                           {experts, topk, keyOf(routeScale), biased, idBytes, tableBytes,
+                            tokenBytes},
+                           "gate_", [&](StringRef name) {
+                             buildMoeGateKernel(*plan.kernels, name, experts, topk, routeScale,
+                                                biased, idBytes, tableBytes, tokenBytes,
+                                                vectorCores());
+                           });
     readDecodedCopy(module, gate.getGateMutable(), param);
-    gate->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
-    ++plan.launchSites["router"];
+    launch(gate, {*logits, route}, "router");
   }
-  // Routed experts whose rows fit the vector kernels: route, grouped GEMMs, SwiGLU, combine.
-  auto moeKernel = [&](std::vector<int64_t> key, const std::function<void(StringRef)> &build) {
-    key.insert(key.begin(), 10); // apart from attention's kinds
-    return sequenceKernel(key, "moe_", build);
-  };
-  SmallVector<graph::MoeExpertsOp> moes;
-  module.walk([&](graph::MoeExpertsOp op) { moes.push_back(op); });
-  for (graph::MoeExpertsOp moe : moes) {
-    auto precision = moe->getAttrOfType<graph::PrecisionAttr>(graph::PrecisionAttr::kName);
+
+  /// Routed experts whose rows fit the vector kernels: route, grouped GEMMs (work items of 16
+  /// rows, the tiles' rows), routed SwiGLU, combine.
+  void offload(graph::MoeExpertsOp moe) {
     graph::ParamOp w1 = paramOf(module, moe.getW1()), w3 = paramOf(module, moe.getW3()),
                    w2 = paramOf(module, moe.getW2());
     auto w1Type = cast<RankedTensorType>(moe.getW1().getType());
@@ -458,39 +454,27 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
             width = w1Type.getDimSize(2);
     int64_t topk = cast<RankedTensorType>(moe.getWeights().getType()).getDimSize(1);
     double limit = moe.getSwigluLimit().convertToDouble();
-    if (!precision || precision.quantizesActivations() || !w1 || !w3 || !w2 ||
-        !swigluFitsVectorKernel(inter) || !swigluFitsVectorKernel(width))
-      continue;
-    // Decode-sized work items (16 rows); both grouped GEMMs take their tiles from them.
-    GemmShape up{16, inter, width, b.getF32Type(), b.getF32Type(), true, experts};
-    GemmShape down{16, width, inter, b.getF32Type(), b.getF32Type(), true, experts};
-    GemmTiling upTiling = chooseGemmTiling(arch, up), downTiling = chooseGemmTiling(arch, down);
-    if (upTiling.mt != 16 || downTiling.mt != 16 || !checkGemmTiling(arch, up, upTiling).empty() ||
-        !checkGemmTiling(arch, down, downTiling).empty())
-      continue; // no grouped GEMM with decode-sized work items: the host code keeps it
-    int64_t rowsPerItem = upTiling.mt;
+    if (!dequantized(moe) || !w1 || !w3 || !w2 || !swigluFitsVectorKernel(inter) ||
+        !swigluFitsVectorKernel(width))
+      return;
+    std::optional<int32_t> up = gemm(inter, width, 1, experts), down = gemm(width, inter, 1, experts);
+    if (!up || !down)
+      return;
+    constexpr int64_t rowsPerItem = 16; // the grouped GEMMs' row tiles (GemmShape.m = 16)
     SmallVector<int32_t> program = {
-        moeKernel({0, experts, topk, width},
-                  [&](StringRef name) {
-                    buildMoeRouteKernel(*plan.kernels, name.str() + "_route", experts, topk,
-                                        width, rowsPerItem);
-                  }),
-        moeKernel({1, experts, inter, width},
-                  [&](StringRef name) {
-                    buildGemmKernel(*plan.kernels, name.str() + "_up", up, upTiling);
-                  }),
-        moeKernel({2, inter, int64_t(limit * 1e6)},
-                  [&](StringRef name) {
-                    buildSwigluKernel(*plan.kernels, name.str() + "_swiglu", inter, limit,
-                                      arch.vectorCores, /*routed=*/true);
-                  }),
-        moeKernel({3, experts, width, inter},
-                  [&](StringRef name) {
-                    buildGemmKernel(*plan.kernels, name.str() + "_down", down, downTiling);
-                  }),
-        moeKernel({4, topk, width}, [&](StringRef name) {
-          buildMoeCombineKernel(*plan.kernels, name.str() + "_combine", topk, width,
-                                arch.vectorCores);
+        kernel(Kind::MoeRoute, {experts, topk, width, rowsPerItem}, "moe_route_",
+               [&](StringRef name) {
+                 buildMoeRouteKernel(*plan.kernels, name, experts, topk, width, rowsPerItem);
+               }),
+        *up,
+        kernel(Kind::MoeSwiglu, {inter, keyOf(limit)}, "moe_swiglu_",
+               [&](StringRef name) {
+                 buildSwigluKernel(*plan.kernels, name, inter, limit, vectorCores(),
+                                   /*routed=*/true);
+               }),
+        *down,
+        kernel(Kind::MoeCombine, {topk, width}, "moe_combine_", [&](StringRef name) {
+          buildMoeCombineKernel(*plan.kernels, name, topk, width, vectorCores());
         })};
     // The experts' weights as the cube reads them: f32 copies, no scales.
     readDecodedCopy(module, moe.getW1Mutable(), w1);
@@ -500,10 +484,19 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
     dropScale(moe.getW3ScaleMutable());
     dropScale(moe.getW2ScaleMutable());
     multipliesDecodedWeights(moe);
-    moe->setAttr(kLaunchAttr, b.getDenseI32ArrayAttr(program));
-    ++plan.launchSites["MoE"];
+    launch(moe, program, "MoE");
   }
-  plan.kernelCount = size_t(kernels);
+};
+
+} // namespace
+
+FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t maxSeqLen) {
+  OffloadPlan plan;
+  plan.kernels = ModuleOp::create(module.getLoc());
+  setModuleArch(*plan.kernels, arch);
+  Offloader(module, arch, maxSeqLen, plan).run();
+  plan.kernelCount = size_t(std::distance(plan.kernels->getOps<func::FuncOp>().begin(),
+                                          plan.kernels->getOps<func::FuncOp>().end()));
 
   // What the host code still computes (bookkeeping ops aside).
   module.walk([&](Operation *op) {

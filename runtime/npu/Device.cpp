@@ -114,7 +114,7 @@ std::string NpuDevice::summary() const {
   });
   constexpr size_t kListed = 10;
   for (size_t i = 0; i < kernels.size() && i < kListed; ++i) {
-    std::snprintf(line, sizeof line, "  %-18s %6llu launches %10.1f us  cube %.1f%%\n",
+    std::snprintf(line, sizeof line, "  %-24s %6llu launches %10.1f us  cube %.1f%%\n",
                   kernels[i].first.c_str(), (unsigned long long)kernels[i].second.launches,
                   kernels[i].second.stats.microseconds,
                   100 * kernels[i].second.stats.cubeUtilization());
