@@ -235,7 +235,7 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
       std::vector<int64_t> partShape(shape.begin() + (t.sources.size() > 1 ? 1 : 0), shape.end());
       for (const std::string &source : t.sources)
         writer.addTensor(weights,
-                         {t.sources.size() > 1 ? source + ".f32" : t.name, storedDType(t.type),
+                         {t.sources.size() > 1 ? source : t.name, storedDType(t.type),
                           partShape, {source}},
                          [&checkpoint, source](uint8_t *dst, uint64_t size, std::string &error) {
                            reference::WeightStore store(checkpoint, 128, 128);
@@ -306,7 +306,7 @@ llvm::Error compileToArtifact(ModuleOp module, const Checkpoint &checkpoint,
   for (const PlannedTensor &t : tensors) {
     const artifact::TensorView *view = written->tensor(t.name);
     if (!view) // written expert by expert: the first one starts the stack
-      view = written->tensor(t.sources.front() + (t.dequantize ? ".f32" : ""));
+      view = written->tensor(t.sources.front());
     if (!view || int64_t(view->offset) != t.offset) {
       llvm::sys::fs::remove(output);
       return llvm::createStringError("internal error: tensor '%s' is not at its planned offset",

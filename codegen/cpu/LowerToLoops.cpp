@@ -399,27 +399,9 @@ private:
     OpBuilder b(op);
     LoopEmitter e(b, op->getLoc());
     SmallVector<Value> results;
-    // An op the NPU computes: its operands are the kernel's inputs, in parameter order.
-    if (auto launch = op->getAttrOfType<IntegerAttr>(npu::kLaunchAttr))
-      results = isa<graph::KvAppendOp>(op)
-                    ? npuKvAppendLaunch(cast<graph::KvAppendOp>(op), launch.getInt(), e)
-                    : npuLaunch(op, launch.getInt(), op->getOperands(), e);
-    else if (auto program = op->getAttrOfType<DenseI32ArrayAttr>(npu::kLaunchAttr))
-      results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
-                    .Case([&](graph::MoeExpertsOp moe) { return npuMoeLaunch(moe, program, e); })
-                    .Case([&](graph::SparseAttentionOp attention) {
-                      return npuAttentionLaunch(attention, program, e);
-                    })
-                    .Case<graph::HcPreOp, graph::HcHeadOp>(
-                        [&](auto hc) { return npuHcMixLaunch(hc, program, e); })
-                    .Case([&](graph::CompressorOp compressor) {
-                      return npuCompressorLaunch(compressor, program, e);
-                    })
-                    .Case([&](graph::MoeGateOp gate) { return npuGateLaunch(gate, program, e); })
-                    .Case([&](graph::IndexTopkOp indexer) {
-                      return npuIndexTopkLaunch(indexer, program, e);
-                    })
-                    .Default([](Operation *) { return SmallVector<Value>(); });
+    // An op the NPU computes: its kernel (or kernel sequence) launched from the host code.
+    if (Attribute launch = op->getAttr(npu::kLaunchAttr))
+      results = npuLaunchFor(op, launch, e);
     else
       results = llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
             .Case<graph::PositionsOp, graph::EmbeddingOp, graph::RmsNormOp, graph::RopeOp,
@@ -763,6 +745,30 @@ private:
     return rows;
   }
 
+  /// The launches of an op the NPU computes (codegen/npu/Offload.cpp): the sequences of ops
+  /// with several kernels or scratch, else the one kernel with the op's operands as inputs.
+  SmallVector<Value> npuLaunchFor(Operation *op, Attribute launch, LoopEmitter &e) {
+    SmallVector<int32_t> kernels;
+    if (auto one = dyn_cast<IntegerAttr>(launch))
+      kernels.push_back(int32_t(one.getInt()));
+    else
+      llvm::append_range(kernels, cast<DenseI32ArrayAttr>(launch).asArrayRef());
+    return llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
+        .Case([&](graph::MoeExpertsOp moe) { return npuMoeLaunch(moe, kernels, e); })
+        .Case([&](graph::SparseAttentionOp attention) {
+          return npuAttentionLaunch(attention, kernels, e);
+        })
+        .Case<graph::HcPreOp, graph::HcHeadOp>(
+            [&](auto hc) { return npuHcMixLaunch(hc, kernels, e); })
+        .Case([&](graph::CompressorOp compressor) {
+          return npuCompressorLaunch(compressor, kernels, e);
+        })
+        .Case([&](graph::MoeGateOp gate) { return npuGateLaunch(gate, kernels, e); })
+        .Case([&](graph::IndexTopkOp indexer) { return npuIndexTopkLaunch(indexer, kernels, e); })
+        .Case([&](graph::KvAppendOp append) { return npuKvAppendLaunch(append, kernels[0], e); })
+        .Default([&](Operation *) { return npuLaunch(op, kernels[0], op->getOperands(), e); });
+  }
+
   /// Emits a call of v4c_npu_launch (runtime/npu/Launch.h): kernel `kernel` with GM buffers
   /// at `addresses` (index values, in parameter order) and `scalars` (rows, tokens, ...).
   void launchNpuKernel(LoopEmitter &e, int64_t kernel, ArrayRef<Value> addresses,
@@ -796,18 +802,18 @@ private:
   /// (inputs, then the result), the row count (all but the last dim) and the token count (the
   /// first dim).
   SmallVector<Value> npuLaunch(Operation *op, int64_t kernel, ValueRange inputs, LoopEmitter &e) {
-    // The rows: of the first input (an embedding's: of its tokens).
-    auto embedding = dyn_cast<graph::EmbeddingOp>(op);
-    Value x = e.buffer(embedding ? embedding.getTokens() : inputs.front());
-    auto type = cast<RankedTensorType>(op->getResult(0).getType());
-    Value out = e.alloc(type, {e.dim(x, 0)});
+    // The rows come from the first input over the tokens (its first dim dynamic; weights are
+    // static): rows = its dims but the last (a token list: its length), tokens = its first.
+    Value source = *llvm::find_if(inputs, [](Value v) {
+      return cast<RankedTensorType>(v.getType()).isDynamicDim(0);
+    });
+    auto sourceType = cast<RankedTensorType>(source.getType());
+    Value x = e.buffer(source);
+    Value out = e.alloc(cast<RankedTensorType>(op->getResult(0).getType()), {e.dim(x, 0)});
     SmallVector<Value> addresses;
     for (Value input : inputs)
       addresses.push_back(pointerOf(e, input, op));
     addresses.push_back(address(e, out));
-    // Rows: the row source's dims but its last (a token list's length); tokens: its first dim.
-    auto sourceType = cast<RankedTensorType>(embedding ? embedding.getTokens().getType()
-                                                       : inputs.front().getType());
     Value rows = sourceType.getRank() == 1 ? e.dim(x, 0) : leadingRows(e, x, sourceType);
     launchNpuKernel(e, kernel, addresses, {rows, e.dim(x, 0)});
     return {e.tensor(out)};
@@ -832,7 +838,7 @@ private:
     Value T = e.dim(q, 0), entries = e.dim(e.buffer(op.getKeys()), 0);
     // As the offload sized the kernels: the compressed caches' capacity (memory planning).
     int64_t maxSeqLen = module->getAttrOfType<IntegerAttr>("v4c.max_seq_len").getInt();
-    int64_t capacity = maxSeqLen / std::max<int64_t>(op.getRatio(), 1);
+    int64_t capacity = graph::compressedCapacity(maxSeqLen, op.getRatio());
     auto at = [&](Value v) { return pointerOf(e, v, op); };
     Value scores = e.alloc(RankedTensorType::get({ShapedType::kDynamic,
                                                   npu::indexScoreLanes(capacity)},
@@ -875,29 +881,17 @@ private:
   /// the pooling kernel, which also carries the pending state.
   SmallVector<Value> npuCompressorLaunch(graph::CompressorOp op, ArrayRef<int32_t> kernels,
                                          LoopEmitter &e) {
-    OpBuilder &b = e.builder();
-    Type f32 = b.getF32Type();
-    Value x = e.buffer(op.getInput()), positions = e.buffer(op.getPositions());
-    int64_t ratio = op.getRatio(), width = cast<RankedTensorType>(op.getWkv().getType()).getDimSize(0);
-    int64_t headDim = op.getOverlap() ? width / 2 : width;
-    Value T = e.dim(x, 0);
-    auto rowsType = RankedTensorType::get({ShapedType::kDynamic, width}, f32);
-    Value kv = e.alloc(rowsType, {T}), score = e.alloc(rowsType, {T});
+    CompressorBuffers c = compressorBuffers(op, e);
     auto at = [&](Value v) { return pointerOf(e, v, op); };
-    launchNpuKernel(e, kernels[0], {at(op.getInput()), at(op.getWkv()), address(e, kv)}, {T});
-    launchNpuKernel(e, kernels[0], {at(op.getInput()), at(op.getWgate()), address(e, score)}, {T});
-    // Entries completed by this call: blocks ending in [start, start + T).
-    Value start = e.toIndex(e.loadRaw(positions, e.index(0)));
-    Value count = e.subi(e.divi(e.addi(start, T), e.index(ratio)), e.divi(start, e.index(ratio)));
-    Value entries = e.alloc(RankedTensorType::get({ShapedType::kDynamic, headDim}, f32), {count});
-    Value entryPositions =
-        e.alloc(RankedTensorType::get({ShapedType::kDynamic}, b.getI64Type()), {count});
+    launchNpuKernel(e, kernels[0], {at(op.getInput()), at(op.getWkv()), address(e, c.kv)}, {c.T});
+    launchNpuKernel(e, kernels[0], {at(op.getInput()), at(op.getWgate()), address(e, c.score)},
+                    {c.T});
     launchNpuKernel(e, kernels[1],
-                    {address(e, kv), address(e, score), at(op.getApe()), at(op.getPositions()),
-                     address(e, stateView(e, op, op.getPendingAttr())), address(e, entries),
-                     address(e, entryPositions)},
-                    {T, T, count});
-    return {e.tensor(entries), e.tensor(entryPositions)};
+                    {address(e, c.kv), address(e, c.score), at(op.getApe()), at(op.getPositions()),
+                     address(e, stateView(e, op, op.getPendingAttr())), address(e, c.entries),
+                     address(e, c.entryPositions)},
+                    {c.T, c.T, c.count});
+    return {e.tensor(c.entries), e.tensor(c.entryPositions)};
   }
 
   /// hc_pre / hc_head on the NPU (codegen/npu/HcKernels.cpp): the mixes' GEMM (the streams
@@ -1157,30 +1151,46 @@ private:
 
   /// MODEL.md §6.4 "Compressor": rows go into the pending state; each completed block is
   /// pooled (softmax over its rows per channel, plus the previous block's when overlapping).
-  SmallVector<Value> lowerOp(graph::CompressorOp op, LoopEmitter &e) {
+  /// A compressor's buffers, on either target: the kv and gate-score rows of this call's
+  /// tokens, and its outputs: the entries its blocks complete (those ending in
+  /// [start, start + T)) and their positions.
+  struct CompressorBuffers {
+    Value T, kv, score, start, firstEntry, count, entries, entryPositions;
+  };
+  CompressorBuffers compressorBuffers(graph::CompressorOp op, LoopEmitter &e) {
     OpBuilder &b = e.builder();
     Type f32 = b.getF32Type();
-    Value x = e.buffer(op.getInput()), positions = e.buffer(op.getPositions());
-    Value ape = e.buffer(op.getApe());
+    int64_t ratio = op.getRatio(), width = cast<RankedTensorType>(op.getWkv().getType()).getDimSize(0);
+    int64_t headDim = op.getOverlap() ? width / 2 : width;
+    CompressorBuffers c;
+    c.T = e.dim(e.buffer(op.getInput()), 0);
+    auto rowsType = RankedTensorType::get({ShapedType::kDynamic, width}, f32);
+    c.kv = e.alloc(rowsType, {c.T});
+    c.score = e.alloc(rowsType, {c.T});
+    c.start = e.toIndex(e.loadRaw(e.buffer(op.getPositions()), e.index(0)));
+    c.firstEntry = e.divi(c.start, e.index(ratio));
+    c.count = e.subi(e.divi(e.addi(c.start, c.T), e.index(ratio)), c.firstEntry);
+    c.entries = e.alloc(RankedTensorType::get({ShapedType::kDynamic, headDim}, f32), {c.count});
+    c.entryPositions =
+        e.alloc(RankedTensorType::get({ShapedType::kDynamic}, b.getI64Type()), {c.count});
+    return c;
+  }
+
+  SmallVector<Value> lowerOp(graph::CompressorOp op, LoopEmitter &e) {
+    OpBuilder &b = e.builder();
+    Value x = e.buffer(op.getInput()), ape = e.buffer(op.getApe());
     int64_t ratio = op.getRatio(), width = cast<RankedTensorType>(op.getWkv().getType()).getDimSize(0);
     bool overlap = op.getOverlap();
     int64_t headDim = overlap ? width / 2 : width, cur = overlap ? ratio : 0;
-    Value T = e.dim(x, 0);
-    auto rowsType = RankedTensorType::get({ShapedType::kDynamic, width}, f32);
-    Value kv = e.alloc(rowsType, {T}), score = e.alloc(rowsType, {T});
+    CompressorBuffers c = compressorBuffers(op, e);
+    Value T = c.T, kv = c.kv, score = c.score, start = c.start, firstEntry = c.firstEntry;
+    Value entries = c.entries, entryPositions = c.entryPositions;
     for (auto [weight, out] : {std::pair{op.getWkv(), kv}, std::pair{op.getWgate(), score}}) {
       WeightRef w = weightRef(e, weight, {}, op);
       gemm(e, address(e, x), T, w, e.index(0), e.index(0), e.index(0), e.index(width), false,
            address(e, out), e.index(width));
     }
     Value pending = stateView(e, op, op.getPendingAttr());
-    // Entries completed by this call: blocks ending in [start, start + T).
-    Value start = e.toIndex(e.loadRaw(positions, e.index(0)));
-    Value firstEntry = e.divi(start, e.index(ratio));
-    Value count = e.subi(e.divi(e.addi(start, T), e.index(ratio)), firstEntry);
-    Value entries = e.alloc(RankedTensorType::get({ShapedType::kDynamic, headDim}, f32), {count});
-    Value entryPositions =
-        e.alloc(RankedTensorType::get({ShapedType::kDynamic}, b.getI64Type()), {count});
     Value zero = e.index(0), one = e.index(1);
     e.loop(0, T, [&](Value t) {
       Value p = e.addi(start, t), slot = e.remi(p, e.index(ratio));

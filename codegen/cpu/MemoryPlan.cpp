@@ -33,7 +33,7 @@ LogicalResult planMemory(ModuleOp module, int64_t maxSeqLen) {
       if (ShapedType::isDynamic(rows)) {
         // A compressed cache holds one entry per `tokens_per_entry` tokens of the context.
         auto per = decl->getAttrOfType<IntegerAttr>("tokens_per_entry");
-        rows = maxSeqLen / (per ? per.getInt() : 1);
+        rows = graph::compressedCapacity(maxSeqLen, per ? per.getInt() : 1);
         decl->setAttr("v4c.capacity", b.getI64IntegerAttr(rows));
       }
       int64_t rowElements = 1;

@@ -177,20 +177,14 @@ func::FuncOp buildAttentionKernel(ModuleOp module, StringRef name, const Attenti
   // Softmax with the sink, over the whole buffer (empty slots: exp(-inf) = 0).
   k.scalar("mul", logits, logits, capacity, float(a.scale));
   k.load(sinkCell, k.add(sink, k.mul(head, four)), 4);
-  k.reduce("max", partial, logits, capacity);
-  k.mask(capacity / kLanes);
-  k.reduce("max", cell, partial, kLanes);
-  k.mask(1);
+  k.reduceAll("max", cell, partial, logits, capacity);
   k.binary("max", cell, cell, sinkCell, 1);
   k.scalar("mul", cell, cell, 1, -1.0f);
   k.mask(0);
   Value minusMax = k.readScalar(cell);
   k.scalar("add", logits, logits, capacity, 0.0f, minusMax);
   k.unary("exp", logits, logits, capacity);
-  k.sum(partial, logits, capacity);
-  k.mask(capacity / kLanes);
-  k.sum(cell, partial, kLanes);
-  k.mask(1);
+  k.reduceAll("sum", cell, partial, logits, capacity);
   k.scalar("add", sinkTerm, sinkCell, 1, 0.0f, minusMax);
   k.unary("exp", sinkTerm, sinkTerm, 1);
   k.binary("add", cell, cell, sinkTerm, 1);
@@ -242,10 +236,9 @@ func::FuncOp buildIndexScoreKernel(ModuleOp module, StringRef name, int64_t head
                                    int64_t blockDim) {
   int64_t rowBytes = dim * 4, lanes = indexScoreLanes(capacity), chunks = dim / kLanes;
   // Gather tables: per 64-lane chunk j of a key, lane h reads head h's partial sum of chunk j.
-  SmallVector<int32_t> tables(chunks * kLanes, 0);
-  for (int64_t l = 0; l < kLanes; ++l)
-    for (int64_t j = 0; j < chunks; ++j)
-      tables[j * kLanes + l] = int32_t((l * chunks + j) * 4);
+  SmallVector<int32_t> tables;
+  for (int64_t j = 0; j < chunks; ++j)
+    tables.append(gatherOffsets(kLanes, [&](int64_t l) { return l * chunks + j; }));
   int64_t tableBytes = int64_t(tables.size()) * 4;
   Builder attrs(module.getContext());
   VectorKernel k(module, name,
@@ -304,9 +297,7 @@ func::FuncOp buildIndexScoreKernel(ModuleOp module, StringRef name, int64_t head
 func::FuncOp buildIndexSelectKernel(ModuleOp module, StringRef name, int64_t capacity,
                                     int64_t topk, int64_t ratio, int64_t blockDim) {
   int64_t lanes = indexScoreLanes(capacity), repeats = lanes / kLanes;
-  SmallVector<int32_t> maximaTable(kLanes, 0); // lane r reads a repeat's max (argmax pairs)
-  for (int64_t l = 0; l < kLanes; ++l)
-    maximaTable[l] = int32_t(l * 8);
+  SmallVector<int32_t> maximaTable = argmaxGatherOffsets();
   Builder attrs(module.getContext());
   VectorKernel k(module, name,
                  {{"scores", 0, lanes * 4, false, {}, kTokens},

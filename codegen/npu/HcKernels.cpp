@@ -17,17 +17,6 @@ using namespace mlir;
 
 namespace v4c::npu {
 
-namespace {
-
-/// Offsets of one gather per 64-lane table: lane l reads element at(l) (f32, bytes).
-SmallVector<int32_t> gatherTable(int64_t lanes, const std::function<int64_t(int64_t)> &at) {
-  SmallVector<int32_t> table(kLanes, 0);
-  for (int64_t l = 0; l < lanes; ++l)
-    table[l] = int32_t(at(l) * 4);
-  return table;
-}
-
-} // namespace
 
 bool hcFitsVectorKernel(int64_t streams, int64_t width) {
   return streams >= 1 && (2 + streams) * streams <= kLanes && width / kLanes <= kLanes &&
@@ -42,7 +31,7 @@ func::FuncOp buildHcMixKernel(ModuleOp module, StringRef name, int64_t n, int64_
   // of the mixes; for Sinkhorn, per k, a row's element k and a column's element k.
   SmallVector<int32_t> tables;
   auto append = [&](const std::function<int64_t(int64_t)> &at, int64_t lanes) {
-    SmallVector<int32_t> t = gatherTable(lanes, at);
+    SmallVector<int32_t> t = gatherOffsets(lanes, at);
     tables.append(t.begin(), t.end());
   };
   append([&](int64_t l) { return std::min<int64_t>(l / n, 2); }, mixCount); // table 0: α
@@ -86,15 +75,8 @@ func::FuncOp buildHcMixKernel(ModuleOp module, StringRef name, int64_t n, int64_
     if (j > 0)
       k.binary("add", squares, squares, product, width);
   }
-  k.sum(partial, squares, width);
-  k.mask(width / kLanes);
-  k.sum(cell, partial, kLanes);
-  k.mask(1);
-  k.scalar("mul", cell, cell, 1, float(1.0 / double(n * width)));
-  k.scalar("add", cell, cell, 1, float(normEps));
-  k.unary("sqrt", cell, cell, 1);
-  k.unary("recip", cell, cell, 1);
-  k.mask(0);
+  k.reduceAll("sum", cell, partial, squares, width);
+  k.rsqrtMean(cell, n * width, normEps);
   Value factor = k.readScalar(cell);
   // a = α · (r · m) + b, lane by lane.
   k.load(mix, k.add(mixes, k.mul(token, k.c(mixCount * 4))), mixCount * 4);

@@ -118,10 +118,9 @@ func::FuncOp buildMoeGateKernel(ModuleOp module, StringRef name, int64_t experts
                                 int64_t hashTableBytes, int64_t tokenBytes, int64_t blockDim) {
   bool hashed = hashIdBytes > 0;
   int64_t lanes = (experts + kLanes - 1) / kLanes * kLanes, repeats = lanes / kLanes;
-  // Gather tables: lane r reads repeat r's max (argmax pairs); every lane reads lane 0.
-  SmallVector<int32_t> tables(2 * kLanes, 0);
-  for (int64_t l = 0; l < kLanes; ++l)
-    tables[l] = int32_t(l * 8);
+  // Gather tables: the argmax's; every lane reads lane 0 (a broadcast).
+  SmallVector<int32_t> tables = argmaxGatherOffsets();
+  tables.append(kLanes, 0);
   Builder attrs(module.getContext());
   SmallVector<VectorParam> params = {{"logits", 0, experts * 4}};
   if (biased)

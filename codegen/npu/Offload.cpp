@@ -37,13 +37,16 @@ graph::ParamOp paramOf(ModuleOp module, Value weight) {
   return read ? module.lookupSymbol<graph::ParamOp>(read.getParamAttr()) : graph::ParamOp();
 }
 
+/// The name of a decoded copy while its original still exists.
+constexpr llvm::StringLiteral kDecodedSuffix = ".f32";
+
 /// Makes `weight` (an operand reading `param`) read the f32 copy of it the artifact writer
 /// decodes from the checkpoint (`v4c.dequantize`), the layout the NPU kernels read.
 void readDecodedCopy(ModuleOp module, OpOperand &weight, graph::ParamOp param) {
   MLIRContext *context = module.getContext();
   auto type = RankedTensorType::get(cast<RankedTensorType>(weight.get().getType()).getShape(),
                                     Float32Type::get(context));
-  std::string name = param.getSymName().str() + ".f32";
+  std::string name = (param.getSymName() + kDecodedSuffix).str();
   if (!module.lookupSymbol(name)) {
     auto copy = OpBuilder::atBlockBegin(module.getBody())
                     .create<graph::ParamOp>(param.getLoc(), StringAttr::get(context, name),
@@ -265,7 +268,7 @@ private:
       shape.entries = cast<RankedTensorType>(attention.getIndices().getType()).getDimSize(1);
     } else if (attention.getCompressed()) {
       shape.compressed = AttentionShape::kAll;
-      shape.entries = maxSeqLen / std::max<int64_t>(shape.ratio, 1);
+      shape.entries = graph::compressedCapacity(maxSeqLen, shape.ratio);
     }
     if (ShapedType::isDynamic(shape.entries) || !attentionFitsVectorKernel(shape))
       return;
@@ -316,8 +319,7 @@ private:
     auto cache = module.lookupSymbol<graph::StateOp>(append.getCacheAttr());
     auto per = cache ? cache->getAttrOfType<IntegerAttr>("tokens_per_entry") : IntegerAttr();
     int64_t width = cast<RankedTensorType>(append.getType()).getDimSize(1);
-    // The memory plan sizes the cache alike (one entry per tokens_per_entry tokens).
-    int64_t capacity = maxSeqLen / (per ? per.getInt() : 1);
+    int64_t capacity = graph::compressedCapacity(maxSeqLen, per ? per.getInt() : 1);
     if (!cache || !rowsFit(width, 1, kUbRowBudget))
       return;
     launch(append, kernel(Kind::KvAppend, {width, capacity}, "kv_append_", [&](StringRef name) {
@@ -353,7 +355,7 @@ private:
   void offload(graph::IndexTopkOp indexer) {
     auto qType = cast<RankedTensorType>(indexer.getQueries().getType());
     int64_t heads = qType.getDimSize(1), dim = qType.getDimSize(2), topk = indexer.getTopk();
-    int64_t ratio = indexer.getRatio(), capacity = maxSeqLen / std::max<int64_t>(ratio, 1);
+    int64_t ratio = indexer.getRatio(), capacity = graph::compressedCapacity(maxSeqLen, ratio);
     double scale = indexer.getScale().convertToDouble();
     if (!indexTopkFitsVectorKernel(heads, dim, capacity))
       return;
@@ -512,6 +514,19 @@ FailureOr<OffloadPlan> offloadToNpu(ModuleOp module, const Arch &arch, int64_t m
   for (auto param : llvm::make_early_inc_range(module.getOps<graph::ParamOp>()))
     if (!read.contains(param.getSymName()))
       param.erase();
+  // A decoded copy whose original is gone takes its name: the artifact's tensors keep the
+  // checkpoint's names (the engine finds e.g. embed.weight whatever its element type).
+  for (auto copy : llvm::make_early_inc_range(module.getOps<graph::ParamOp>())) {
+    StringRef name = copy.getSymName();
+    if (!copy->hasAttr("v4c.dequantize") || !name.ends_with(kDecodedSuffix))
+      continue;
+    auto original = StringAttr::get(module.getContext(), name.drop_back(kDecodedSuffix.size()));
+    if (module.lookupSymbol(original))
+      continue;
+    if (failed(SymbolTable::replaceAllSymbolUses(copy, original, module)))
+      return copy.emitOpError("could not take its original's name");
+    copy.setSymName(original);
+  }
 
   for (auto kernel : plan.kernels->getOps<func::FuncOp>())
     if (failed(insertSync(kernel)) || failed(planBuffers(kernel)))

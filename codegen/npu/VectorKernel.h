@@ -142,6 +142,24 @@ public:
                         strides(1, 1), strides(1, 8));
   }
   void sum(mlir::Value dst, mlir::Value src, int64_t lanes) { reduce("sum", dst, src, lanes); }
+  /// `kind` (sum, max) of `lanes` values (at most 64 repeats) into the first lane of `cell`:
+  /// one value per repeat into `partial`, then those in one masked repeat. Leaves the mask on
+  /// one lane, for the scalar math that follows.
+  void reduceAll(llvm::StringRef kind, mlir::Value cell, mlir::Value partial, mlir::Value src,
+                 int64_t lanes) {
+    reduce(kind, partial, src, lanes);
+    mask((lanes + kLanes - 1) / kLanes);
+    reduce(kind, cell, partial, kLanes);
+    mask(1);
+  }
+  /// On `cell`'s first lane (mask on one lane): 1 / sqrt(cell / count + eps); clears the mask.
+  void rsqrtMean(mlir::Value cell, int64_t count, double eps) {
+    scalar("mul", cell, cell, 1, float(1.0 / double(count)));
+    scalar("add", cell, cell, 1, float(eps));
+    unary("sqrt", cell, cell, 1);
+    unary("recip", cell, cell, 1);
+    mask(0);
+  }
   /// `repeats` sums, repeat r reading from src + r · stride bytes (a multiple of 32).
   void sumRepeats(mlir::Value dst, mlir::Value src, int64_t repeats, int64_t stride) {
     b.create<VReduceOp>(loc, dst, src, c(repeats), b.getStringAttr("sum"), f32, strides(1, 1),
@@ -243,6 +261,19 @@ private:
   mlir::func::FuncOp func;
   mlir::Block *entry = nullptr;
 };
+
+/// A 64-lane VGATHER offset table: lane l < `lanes` reads f32 element at(l), the rest element 0.
+inline llvm::SmallVector<int32_t> gatherOffsets(int64_t lanes,
+                                                const std::function<int64_t(int64_t)> &at) {
+  llvm::SmallVector<int32_t> table(kLanes, 0);
+  for (int64_t l = 0; l < lanes; ++l)
+    table[l] = int32_t(at(l) * 4);
+  return table;
+}
+/// The table VectorKernel::argmax gathers the per-repeat maxima with (pairs: lane r, 8r bytes).
+inline llvm::SmallVector<int32_t> argmaxGatherOffsets() {
+  return gatherOffsets(kLanes, [](int64_t l) { return 2 * l; });
+}
 
 /// UB bytes the vector kernels give to row buffers: the smallest UB of the built-in NPUs
 /// (the 910B's 192 KiB) less room for small buffers and tables.

@@ -43,15 +43,8 @@ func::FuncOp buildRmsNormKernel(ModuleOp module, StringRef name, int64_t width, 
   Value offset = k.mul(k.forEachRow(k.launchScalar(kRows)), k.c(rowBytes));
   k.load(bx, k.add(x, offset), rowBytes);
   k.binary("mul", bsq, bx, bx, width);
-  k.sum(partial, bsq, width);
-  k.mask(repeats); // the partial sums, one repeat
-  k.sum(r, partial, kLanes);
-  k.mask(1); // one lane: the mean square, then 1 / sqrt(mean + eps)
-  k.scalar("mul", r, r, 1, float(1.0 / double(width)));
-  k.scalar("add", r, r, 1, float(eps));
-  k.unary("sqrt", r, r, 1);
-  k.unary("recip", r, r, 1);
-  k.mask(0);
+  k.reduceAll("sum", r, partial, bsq, width);
+  k.rsqrtMean(r, width, eps); // 1 / sqrt(mean square + eps)
   k.scalar("mul", by, bx, width, 0.0f, k.readScalar(r));
   if (weighted)
     k.binary("mul", by, by, bw, width);

@@ -36,10 +36,7 @@ public:
     if (artifact->target().kind != hooks.targetKind)
       return fail(error, path + " was compiled for target '" + artifact->target().kind +
                              "', not " + hooks.targetKind);
-    // The embedding gives the vocabulary and width (an NPU artifact holds it decoded to f32).
     const artifact::TensorView *embed = artifact->tensor("embed.weight");
-    if (!embed)
-      embed = artifact->tensor("embed.weight.f32");
     const artifact::TensorView *hcHead = artifact->tensor("hc_head_base");
     const artifact::SegmentView *code = artifact->segment("code");
     const artifact::SegmentView *weightSegment = artifact->segment("weights");

@@ -17,7 +17,7 @@ extern "C" {
 #define V4C_NPU_LAUNCH_SCALARS 3
 /* The contract's version, recorded in kernel libraries (KernelLibrary.abi): bumped whenever the
  * launch arguments or the meaning of an instruction change. */
-#define V4C_NPU_ABI 2
+#define V4C_NPU_ABI 3
 typedef void (*v4c_npu_launcher)(void *context, int32_t kernel,
                                  void *const buffers[V4C_NPU_LAUNCH_BUFFERS],
                                  const int64_t scalars[V4C_NPU_LAUNCH_SCALARS]);

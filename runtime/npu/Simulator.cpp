@@ -123,9 +123,6 @@ Pipe pipeOf(const fb::Instr &in) {
   case Opcode::SET_FLAG: return Pipe(in.pipe());
   case Opcode::WAIT_FLAG: return Pipe(in.pipe2());
   case Opcode::BARRIER: return in.pipe() == fb::Pipe::ALL ? Pipe::S : Pipe(in.pipe());
-  case Opcode::VMINS: case Opcode::VSIN: case Opcode::VCOS: case Opcode::VGATHER:
-  case Opcode::VREDUCE_ARGMAX: case Opcode::VLOG1P:
-    return Pipe::V;
   default:
     return in.op() >= Opcode::VADD && in.op() <= Opcode::SET_MASK ? Pipe::V : Pipe::S;
   }
@@ -161,10 +158,7 @@ int operandCount(Opcode op) {
   return -1;
 }
 
-bool hasDst(Opcode op) {
-  return (op <= Opcode::LOOP && op != Opcode::END_LOOP) || op == Opcode::ITOF ||
-         op == Opcode::LTU || op == Opcode::SEL;
-}
+bool hasDst(Opcode op) { return op <= Opcode::LOOP; }
 
 unsigned bytesOf(DType type) { return std::max(1u, dtypeBits(type) / 8); }
 
@@ -195,8 +189,8 @@ public:
            std::array<std::vector<Granule>, kNumSpaces> &shadow, L2State &l2,
            CrossBlock &crossBlock, int block, int core, double startUs)
       : arch_(arch), kernel_(kernel), params_(params), scalars_(scalars), options_(options),
-        local_(local), shadow_(shadow), l2_(l2), crossBlock_(crossBlock),
-        block_(block), core_(core), startUs_(startUs) {
+        local_(local), l2_(l2), crossBlock_(crossBlock), block_(block), core_(core),
+        startUs_(startUs), shadow_(shadow) {
     regs_.assign(kernel.registers(), 0);
     if (options.checkRaces) {
       for (int s = 1; s < kNumSpaces; ++s) // every block starts with nothing written
@@ -235,6 +229,8 @@ private:
   /// Occupies the pipe with a transfer of `bytes`; the GM bytes among them were counted by
   /// access() as L2 hits or HBM traffic.
   void transfer(Space src, Space dst, uint64_t bytes, const char *what);
+  /// Adds the current instruction's HBM traffic to the launch's (L2 hits cost only time).
+  void countGmTraffic();
 
   bool execute(const fb::Instr &in);
   bool dma(const fb::Instr &in);
@@ -276,6 +272,7 @@ private:
   std::vector<std::unordered_map<uint64_t, Granule>> gmShadow_;
   int64_t maskCount_ = 0;
   std::unordered_set<uint64_t> dcache_; // GM lines the scalar unit has read
+  std::vector<float> scratchA_, scratchB_; // MMAD's decoded operands, VGATHER's lanes
 };
 
 void BlockRun::transfer(Space src, Space dst, uint64_t bytes, const char *what) {
@@ -284,9 +281,13 @@ void BlockRun::transfer(Space src, Space dst, uint64_t bytes, const char *what) 
   // and writes) is a chip-wide budget checked for the whole launch (simulate()).
   double cycles = std::max(double(bytes) / path->bytesPerCycle,
                            double(l2HitBytes_) / arch_.l2BytesPerCycle);
+  countGmTraffic();
+  occupy(pipe_, uint64_t(std::ceil(cycles)), what, path->latency);
+}
+
+void BlockRun::countGmTraffic() {
   stats_->hbmBytes += hbmBytes_;
   hbmBytes_ = l2HitBytes_ = 0;
-  occupy(pipe_, uint64_t(std::ceil(cycles)), what, path->latency);
 }
 
 void BlockRun::occupy(Pipe pipe, uint64_t cycles, const char *what, uint64_t latency) {
@@ -416,7 +417,7 @@ uint8_t *BlockRun::access(Space space, int64_t address, uint64_t bytes, bool wri
         !raceCheck(gmShadow_[param], offset / kGranule, (offset + bytes - 1) / kGranule, write,
                    space))
       return nullptr;
-    if (options_.checkRaces && kernel_.params()->Get(param)->writes() &&
+    if (options_.checkRaces && kernel_.block_dim() > 1 && kernel_.params()->Get(param)->writes() &&
         !crossBlockCheck(param, offset, bytes, write))
       return nullptr;
     return (options_.functional || scalarUnit) && binding.data ? binding.data + offset : nullptr;
@@ -560,7 +561,9 @@ bool BlockRun::mmad(const fb::Instr &in) {
   if (pa && pb && pc) {
     // A's rows and B's columns decoded once, in K order: A(r, kk) from the 16 x k0 ZZ
     // fractals, B(kk, col) from the k0 x 16 ZN ones.
-    std::vector<float> rowsA(size_t(m * k)), colsB(size_t(n * k));
+    std::vector<float> &rowsA = scratchA_, &colsB = scratchB_; // reused by every MMAD
+    rowsA.resize(size_t(m * k));
+    colsB.resize(size_t(n * k));
     for (int64_t r = 0; r < m; ++r)
       for (int64_t kk = 0; kk < k; ++kk)
         rowsA[r * k + kk] = loadElement(
@@ -783,7 +786,8 @@ bool BlockRun::gather(const fb::Instr &in, DType type, int64_t lanes, int64_t ac
   int64_t ub = int64_t(local_[int(Space::UB)].size()); // keeps the address arithmetic small
   if (dst < 0 || dst >= ub || src < 0 || src >= ub || offsets < 0 || offsets >= ub)
     return fail("VGATHER operands must be UB addresses");
-  std::vector<float> lane(size_t(lanes), 0.0f);
+  std::vector<float> &lane = scratchA_; // reused by every gather
+  lane.assign(size_t(lanes), 0.0f);
   for (int64_t r = 0; r < repeats; ++r) {
     int64_t at = r * arch_.vectorRepeatBytes;
     for (int64_t l = 0; l < active; l += 8) {
@@ -969,8 +973,7 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
       if (!problem_.empty())
         break;
       if (gm) { // the scalar unit waits: a GM round trip per line missed [A: 64-byte lines]
-        stats.hbmBytes += hbmBytes_;
-        hbmBytes_ = l2HitBytes_ = 0;
+        countGmTraffic();
         bool hit = !dcache_.insert(uint64_t(value(0)) / 64).second;
         issue_ += hit ? 2 : arch_.dmaPath(Space::GM, Space::L1)->latency;
       }
@@ -988,8 +991,7 @@ bool BlockRun::run(LaunchStats &stats, uint64_t &cycles, std::string &error) {
       }
       uint8_t *at = access(gm ? Space::GM : Space::UB, value(1), 4, true, false, true);
       if (gm) {
-        stats.hbmBytes += hbmBytes_;
-        hbmBytes_ = l2HitBytes_ = 0;
+        countGmTraffic();
         issue_ += 2;
       }
       uint32_t bits = uint32_t(uint64_t(value(0)));
